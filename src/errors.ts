@@ -1,0 +1,48 @@
+/**
+ * Every error the exporter raises on purpose, in one catalogue (fastify's lib/errors.js habit).
+ * Each `%s` slot is filled with the offending input, so a message always names what was wrong.
+ * docs/errors.md documents each code; test/unit/errors.test.ts keeps the two in step.
+ */
+export const ERRORS = {
+  LME_CONFIG_READ: 'cannot read config file %s: %s',
+  LME_CONFIG_YAML: 'config file %s is not valid YAML: %s',
+  LME_CONFIG_INVALID: 'config file %s: %s: %s',
+  LME_FLAG_INVALID: 'flag %s: %s',
+  LME_QMP_CONNECT: 'cannot connect to QMP monitor %s: %s',
+  LME_QMP_CLOSED: 'QMP monitor %s closed the connection: %s',
+  LME_QMP_TIMEOUT: 'QMP command %s on %s got no reply within %s ms',
+  LME_QMP_COMMAND: 'QMP command %s on %s failed: %s',
+  LME_QMP_PROTOCOL: 'QMP monitor %s sent a message that is not QMP: %s',
+  LME_QMP_REPLY: 'query-migrate reply from %s is not usable: %s',
+  LME_VIRSH_FAILED: 'virsh %s failed: %s',
+  LME_STATE_FILE: 'state file %s cannot be used: %s',
+  LME_LISTEN: 'cannot listen on %s: %s',
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class LivemigError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, args: readonly unknown[], options?: { cause?: unknown }) {
+    super(format(ERRORS[code], args), options);
+    this.name = 'LivemigError';
+    this.code = code;
+  }
+}
+
+export function livemigError(code: ErrorCode, ...args: unknown[]): LivemigError {
+  return new LivemigError(code, args);
+}
+
+function format(template: string, args: readonly unknown[]): string {
+  let i = 0;
+  return template.replace(/%s/g, () => {
+    const value = args[i++];
+    return value instanceof Error ? value.message : String(value);
+  });
+}
+
+/** A message from anything thrown, for logs and health reasons. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
