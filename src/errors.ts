@@ -17,6 +17,10 @@ export const ERRORS = {
   LME_VIRSH_FAILED: 'virsh %s failed: %s',
   LME_STATE_FILE: 'state file %s cannot be used: %s',
   LME_LISTEN: 'cannot listen on %s: %s',
+  LME_LAB_TOOL_MISSING: 'lab tool %s is not installed: %s',
+  LME_LAB_GUEST_BUILD: 'cannot build the lab guest from %s: %s',
+  LME_LAB_QEMU: 'lab VM %s: %s',
+  LME_LAB_MIGRATION: 'lab migration %s: %s',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,4 +1,5 @@
 /** The per-migration record: what the tracker closes each migration into, and what the API serves. */
+import type { RamStats } from '../sources/qmp/types.js';
 
 export const MIGRATION_RESULTS = ['completed', 'failed', 'cancelled', 'postcopy-paused'] as const;
 export type MigrationResult = (typeof MIGRATION_RESULTS)[number];
@@ -8,7 +9,7 @@ export const MIGRATION_MODES = ['precopy', 'postcopy', 'hybrid'] as const;
 export type MigrationMode = (typeof MIGRATION_MODES)[number];
 
 /** Phases of a migration in progress, as `livemig_migration_phase` reports them. */
-export const MIGRATION_PHASES = ['setup', 'precopy', 'switchover', 'postcopy', 'postcopy-paused', 'postcopy-recover', 'cancelling'] as const;
+export const MIGRATION_PHASES = ['setup', 'precopy', 'switchover', 'postcopy', 'postcopy-paused', 'postcopy-recover', 'cancelling', 'colo'] as const;
 export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
 
 /**
@@ -37,6 +38,8 @@ export interface MigrationRecord {
   destination: MigrationEndpoint | null;
   /** null while the migration runs. */
   result: MigrationResult | null;
+  /** Which report decided the result, e.g. "qmp:destination query-migrate status completed". */
+  resultEvidence?: Evidence;
   mode: MigrationMode;
   /** Wall-clock time stamps, ms since the epoch. */
   startedAt: Figure;
@@ -68,5 +71,25 @@ export interface MigrationRecord {
   /** Every QEMU status seen, in order, with its wall time. */
   statuses: { status: string; at: number; side: 'source' | 'destination' }[];
   /** True when the exporter restarted while this migration ran. */
+  resumedAfterRestart: boolean;
+}
+
+/** A migration under way, as the metrics layer and the API read it. */
+export interface ActiveMigration {
+  /** The id its record will have. */
+  id: string;
+  vm: string;
+  labels: Record<string, string>;
+  phase: MigrationPhase;
+  /** The source's latest QEMU status (verbatim, unknown statuses included); null before the first. */
+  status: string | null;
+  source: MigrationEndpoint;
+  destination: MigrationEndpoint | null;
+  /** Wall clock, ms since the epoch. */
+  startedAtMs: number;
+  postcopyAtMs: number | null;
+  /** The source's latest `ram` figures of query-migrate, and the wall time of that reply. */
+  ram: RamStats | null;
+  ramAtMs: number | null;
   resumedAfterRestart: boolean;
 }

@@ -92,3 +92,15 @@ export type QmpEndpoint =
   | { kind: 'unix'; path: string }
   | { kind: 'tcp'; host: string; port: number }
   | { kind: 'virsh'; domain: string; uri?: string; virshPath: string };
+
+/** The one text form of an endpoint, in logs, errors and monitor ids: `unix:PATH`, `tcp:HOST:PORT`, `virsh:URI/DOMAIN`. */
+export function describeQmpEndpoint(endpoint: QmpEndpoint): string {
+  switch (endpoint.kind) {
+    case 'unix':
+      return `unix:${endpoint.path}`;
+    case 'tcp':
+      return `tcp:${endpoint.host}:${endpoint.port}`;
+    case 'virsh':
+      return `virsh:${endpoint.uri ?? 'default'}/${endpoint.domain}`;
+  }
+}

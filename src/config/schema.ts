@@ -1,0 +1,184 @@
+import { z } from 'zod';
+import { formatDurationMs, parseDurationMs } from './duration.js';
+import { describeQmpEndpoint, type QmpEndpoint } from '../sources/qmp/types.js';
+
+/** A duration as Prometheus writes it ("100ms", "10s", "30d"), in milliseconds once parsed. */
+const duration = (min: string, max: string) =>
+  z.string().transform((text, ctx) => {
+    const ms = parseDurationMs(text);
+    const lo = parseDurationMs(min) as number;
+    const hi = parseDurationMs(max) as number;
+    if (ms === null) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (write e.g. 100ms, 10s, 5m, 30d)` });
+      return z.NEVER;
+    }
+    if (ms < lo || ms > hi) {
+      ctx.addIssue({ code: 'custom', message: `${text} is out of range: must be between ${min} and ${max}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** Labels the exporter sets itself; a VM's free labels may not shadow them. */
+const RESERVED_LABELS = new Set(['vm', 'host', 'monitor', 'source', 'status', 'phase', 'result', 'mode', 'reason', 'instance', 'job', 'le']);
+/** Free labels appear only on livemig_vm_info, but still: a fleet runs this for months. */
+export const MAX_FREE_LABELS = 8;
+
+const labels = z
+  .record(z.string(), z.string().max(128, 'label values are limited to 128 characters'))
+  .superRefine((value, ctx) => {
+    const names = Object.keys(value);
+    if (names.length > MAX_FREE_LABELS) {
+      ctx.addIssue({ code: 'custom', message: `at most ${MAX_FREE_LABELS} labels per VM (got ${names.length})` });
+    }
+    for (const name of names) {
+      if (!LABEL_NAME.test(name) || name.startsWith('__')) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is not a valid Prometheus label name` });
+      } else if (RESERVED_LABELS.has(name)) {
+        ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is set by the exporter and cannot be a VM label` });
+      }
+    }
+  });
+
+const hostPort = z.string().transform((text, ctx) => {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port < 1 || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not host:port` });
+    return z.NEVER;
+  }
+  return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port };
+});
+
+const qmpEndpoint = z
+  .union([
+    z.strictObject({ unix: z.string().min(1) }),
+    z.strictObject({ tcp: hostPort }),
+    z.strictObject({
+      virsh: z.strictObject({ domain: z.string().min(1), uri: z.string().min(1).optional() }),
+    }),
+  ])
+  .describe('one of {unix: PATH}, {tcp: HOST:PORT}, {virsh: {domain, uri}}');
+
+const monitor = z.strictObject({
+  host: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'host names may use letters, digits, ".", "_" and "-"'),
+  qmp: qmpEndpoint,
+});
+
+const vm = z.strictObject({
+  name: z.string().min(1).max(128),
+  flavor: z.string().min(1).max(64).optional(),
+  labels: labels.default({}),
+  monitors: z.array(monitor).min(1, 'a VM needs at least one monitor (one per host it runs on)'),
+});
+
+export const configSchema = z
+  .strictObject({
+    polling: z
+      .strictObject({
+        idle_interval: duration('100ms', '10m').prefault('5s'),
+        migrating_interval: duration('10ms', '10s').prefault('100ms'),
+        command_timeout: duration('10ms', '1m').prefault('2s'),
+        reconnect_max_backoff: duration('100ms', '10m').prefault('30s'),
+      })
+      .prefault({}),
+    records: z
+      .strictObject({
+        max_count: z.number().int().min(1).max(1_000_000).default(1000),
+        max_age: duration('1m', '3650d').prefault('30d'),
+        last_migration_ttl: duration('1m', '3650d').prefault('1h'),
+        stale_migration_timeout: duration('10s', '7d').prefault('1h'),
+      })
+      .prefault({}),
+    state_file: z.string().min(1).nullable().default('/var/lib/livemig-exporter/state.json'),
+    libvirt: z
+      .strictObject({
+        discover: z.enum(['auto', 'on', 'off']).default('auto'),
+        uri: z.string().min(1).default('qemu:///system'),
+        virsh_path: z.string().min(1).default('virsh'),
+        host: z.string().min(1).optional(),
+        discover_interval: duration('1s', '1h').prefault('5s'),
+      })
+      .prefault({}),
+    vms: z.array(vm).default([]),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Map<string, number>();
+    config.vms.forEach((entry, index) => {
+      const first = seen.get(entry.name);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['vms', index, 'name'], message: `duplicate VM name "${entry.name}" (first at vms.${first})` });
+      }
+      seen.set(entry.name, index);
+    });
+  });
+
+export type RawConfig = z.input<typeof configSchema>;
+type ParsedConfig = z.output<typeof configSchema>;
+
+export interface MonitorConfig {
+  /** Stable id within the VM: `${host}/${kind}:${target}`. */
+  id: string;
+  host: string;
+  endpoint: QmpEndpoint;
+}
+
+export interface VmConfig {
+  name: string;
+  flavor: string;
+  labels: Record<string, string>;
+  monitors: MonitorConfig[];
+}
+
+export interface Config {
+  polling: { idleIntervalMs: number; migratingIntervalMs: number; commandTimeoutMs: number; reconnectMaxBackoffMs: number };
+  records: { maxCount: number; maxAgeMs: number; lastMigrationTtlMs: number; staleMigrationTimeoutMs: number };
+  stateFile: string | null;
+  libvirt: { discover: 'auto' | 'on' | 'off'; uri: string; virshPath: string; host: string | null; discoverIntervalMs: number };
+  vms: VmConfig[];
+}
+
+export function toConfig(parsed: ParsedConfig): Config {
+  const virshPath = parsed.libvirt.virsh_path;
+  return {
+    polling: {
+      idleIntervalMs: parsed.polling.idle_interval,
+      migratingIntervalMs: parsed.polling.migrating_interval,
+      commandTimeoutMs: parsed.polling.command_timeout,
+      reconnectMaxBackoffMs: parsed.polling.reconnect_max_backoff,
+    },
+    records: {
+      maxCount: parsed.records.max_count,
+      maxAgeMs: parsed.records.max_age,
+      lastMigrationTtlMs: parsed.records.last_migration_ttl,
+      staleMigrationTimeoutMs: parsed.records.stale_migration_timeout,
+    },
+    stateFile: parsed.state_file,
+    libvirt: {
+      discover: parsed.libvirt.discover,
+      uri: parsed.libvirt.uri,
+      virshPath,
+      host: parsed.libvirt.host ?? null,
+      discoverIntervalMs: parsed.libvirt.discover_interval,
+    },
+    vms: parsed.vms.map((entry) => ({
+      name: entry.name,
+      flavor: entry.flavor ?? '',
+      labels: entry.labels,
+      monitors: entry.monitors.map((m) => {
+        const endpoint = toEndpoint(m.qmp, virshPath);
+        return { id: `${m.host}/${describeQmpEndpoint(endpoint)}`, host: m.host, endpoint };
+      }),
+    })),
+  };
+}
+
+function toEndpoint(qmp: ParsedConfig['vms'][number]['monitors'][number]['qmp'], virshPath: string): QmpEndpoint {
+  if ('unix' in qmp) return { kind: 'unix', path: qmp.unix };
+  if ('tcp' in qmp) return { kind: 'tcp', host: qmp.tcp.host, port: qmp.tcp.port };
+  return { kind: 'virsh', domain: qmp.virsh.domain, virshPath, ...(qmp.virsh.uri ? { uri: qmp.virsh.uri } : {}) };
+}
+
+
+export { formatDurationMs };

@@ -1,0 +1,235 @@
+/**
+ * The metric catalogue: every metric the exporter serves, in one place (names, help, labels,
+ * buckets). Sources and the tracker never create metrics; the metrics layer reads them.
+ * Names follow prometheus.io naming: `livemig_` prefix, base units, `_total` on counters.
+ */
+import type { RamField } from '../sources/qmp/types.js';
+
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+export interface MetricDef {
+  readonly name: string;
+  readonly help: string;
+  readonly type: MetricType;
+  readonly labels: readonly string[];
+}
+
+export interface HistogramDef extends MetricDef {
+  readonly type: 'histogram';
+  readonly buckets: readonly number[];
+}
+
+const NS = 'livemig';
+const MONITOR_LABELS = ['vm', 'host'] as const;
+/** The small, bounded label set of every migration histogram and counter. */
+export const MIGRATION_LABELS = ['result', 'mode', 'flavor'] as const;
+
+const def = <T extends MetricDef>(d: T): T => d;
+
+/** Seconds: 0.5 s .. about 2 h; migrations of large VMs take hours with throttled disks. */
+const DURATION_BUCKETS = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200];
+/** Seconds: 1 ms .. 60 s, for QEMU's switch-over downtime and guest-visible outages. */
+const DOWNTIME_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30, 60];
+/** Bytes: 1 MiB .. 1 TiB in powers of 4. */
+const BYTES_BUCKETS = Array.from({ length: 11 }, (_, i) => 2 ** (20 + 2 * i));
+
+export const METRICS = {
+  // --- QEMU, per monitor (vm, host): read from query-migrate at scrape time -------------------
+  qemuStatus: def({
+    name: `${NS}_qemu_migration_status`,
+    help: 'QEMU migration status reported by query-migrate, as a state set: 1 for the current status.',
+    type: 'gauge',
+    labels: [...MONITOR_LABELS, 'status'],
+  }),
+  qemuTotalTime: def({
+    name: `${NS}_qemu_migration_total_time_seconds`,
+    help: 'Time since the migration started, or its final total, as QEMU reports it (total-time).',
+    type: 'gauge',
+    labels: MONITOR_LABELS,
+  }),
+  qemuSetupTime: def({
+    name: `${NS}_qemu_migration_setup_time_seconds`,
+    help: 'Time QEMU spent setting up the migration before the first pass (setup-time).',
+    type: 'gauge',
+    labels: MONITOR_LABELS,
+  }),
+  qemuExpectedDowntime: def({
+    name: `${NS}_qemu_migration_expected_downtime_seconds`,
+    help: 'Downtime QEMU expects at the switch-over if it stopped the guest now (expected-downtime).',
+    type: 'gauge',
+    labels: MONITOR_LABELS,
+  }),
+  qemuDowntime: def({
+    name: `${NS}_qemu_migration_downtime_seconds`,
+    help: 'Time the guest was stopped at the switch-over, as QEMU measured it (downtime).',
+    type: 'gauge',
+    labels: MONITOR_LABELS,
+  }),
+  qemuPostcopyBlocktime: def({
+    name: `${NS}_qemu_migration_postcopy_blocktime_seconds`,
+    help: 'Time vCPUs were blocked on post-copy page faults, on the destination (postcopy-blocktime).',
+    type: 'gauge',
+    labels: MONITOR_LABELS,
+  }),
+  qmpMonitorUp: def({
+    name: `${NS}_qmp_monitor_up`,
+    help: 'Whether the exporter is connected to this QEMU monitor (0 is normal for a source QEMU that exited after migrating).',
+    type: 'gauge',
+    labels: MONITOR_LABELS,
+  }),
+  qmpReconnects: def({
+    name: `${NS}_qmp_reconnects_total`,
+    help: 'Connections made to this QEMU monitor after the first one.',
+    type: 'counter',
+    labels: MONITOR_LABELS,
+  }),
+
+  // --- Migrations, from the tracker -----------------------------------------------------------
+  migrationsTotal: def({
+    name: `${NS}_migrations_total`,
+    help: 'Migrations that ended, by result and mode.',
+    type: 'counter',
+    labels: ['result', 'mode'],
+  }),
+  migrationDuration: def({
+    name: `${NS}_migration_duration_seconds`,
+    help: 'Time from the start of a migration to its end.',
+    type: 'histogram',
+    labels: MIGRATION_LABELS,
+    buckets: DURATION_BUCKETS,
+  }),
+  migrationTransferred: def({
+    name: `${NS}_migration_transferred_bytes`,
+    help: 'Bytes of guest memory a migration sent, pre-copy and post-copy together.',
+    type: 'histogram',
+    labels: MIGRATION_LABELS,
+    buckets: BYTES_BUCKETS,
+  }),
+  migrationQemuDowntime: def({
+    name: `${NS}_migration_qemu_downtime_seconds`,
+    help: 'Switch-over downtime of a migration as QEMU measured it (guest stopped on the source until it runs on the destination).',
+    type: 'histogram',
+    labels: MIGRATION_LABELS,
+    buckets: DOWNTIME_BUCKETS,
+  }),
+  migrationPhase: def({
+    name: `${NS}_migration_phase`,
+    help: 'Phase of the migration running now, as a state set per migrating VM; absent when the VM is not migrating.',
+    type: 'gauge',
+    labels: ['vm', 'phase'],
+  }),
+  migrationInProgress: def({
+    name: `${NS}_migration_in_progress_info`,
+    help: 'A migration running now, with its source and destination hosts.',
+    type: 'gauge',
+    labels: ['vm', 'source_host', 'destination_host'],
+  }),
+  migrationStarted: def({
+    name: `${NS}_migration_started_timestamp_seconds`,
+    help: 'Wall-clock time the running migration of this VM started.',
+    type: 'gauge',
+    labels: ['vm'],
+  }),
+  lastInfo: def({
+    name: `${NS}_last_migration_info`,
+    help: "The VM's last migration: result, mode and hosts (expires after records.last_migration_ttl).",
+    type: 'gauge',
+    labels: ['vm', 'result', 'mode', 'source_host', 'destination_host'],
+  }),
+  lastEnd: def({
+    name: `${NS}_last_migration_end_timestamp_seconds`,
+    help: "Wall-clock time the VM's last migration ended.",
+    type: 'gauge',
+    labels: ['vm'],
+  }),
+  lastDuration: def({
+    name: `${NS}_last_migration_duration_seconds`,
+    help: "Duration of the VM's last migration.",
+    type: 'gauge',
+    labels: ['vm'],
+  }),
+  lastTransferred: def({
+    name: `${NS}_last_migration_transferred_bytes`,
+    help: "Bytes the VM's last migration sent, by phase (precopy, postcopy, downtime) and in all (total).",
+    type: 'gauge',
+    labels: ['vm', 'phase'],
+  }),
+  lastQemuDowntime: def({
+    name: `${NS}_last_migration_qemu_downtime_seconds`,
+    help: "Switch-over downtime of the VM's last migration as QEMU measured it.",
+    type: 'gauge',
+    labels: ['vm'],
+  }),
+  vmInfo: def({
+    name: `${NS}_vm_info`,
+    help: 'A watched VM with its flavor and free labels from the config; join on vm.',
+    type: 'gauge',
+    labels: ['vm', 'flavor'],
+  }),
+
+  // --- Health ---------------------------------------------------------------------------------
+  sourceUp: def({
+    name: `${NS}_source_up`,
+    help: 'Whether a source works on a host: 1 when it reached what it reads, or found nothing to read; 0 on errors.',
+    type: 'gauge',
+    labels: ['source', 'host'],
+  }),
+  sourceErrors: def({
+    name: `${NS}_source_errors_total`,
+    help: 'Errors of a source on a host, by reason.',
+    type: 'counter',
+    labels: ['source', 'host', 'reason'],
+  }),
+  stateFileWrites: def({
+    name: `${NS}_state_file_writes_total`,
+    help: 'Writes of the state file, by result (ok, error).',
+    type: 'counter',
+    labels: ['result'],
+  }),
+  records: def({
+    name: `${NS}_migration_records`,
+    help: 'Migration records held (bounded by records.max_count and records.max_age).',
+    type: 'gauge',
+    labels: [],
+  }),
+  buildInfo: def({
+    name: `${NS}_build_info`,
+    help: 'Version of the exporter and of Node.js it runs on; always 1.',
+    type: 'gauge',
+    labels: ['version', 'revision', 'nodejs'],
+  }),
+} as const;
+
+/** Error reasons are a closed set so `livemig_source_errors_total` stays bounded. */
+export const SOURCE_ERROR_REASONS = ['connect', 'timeout', 'protocol', 'command', 'reply', 'virsh', 'discover'] as const;
+export type SourceErrorReason = (typeof SOURCE_ERROR_REASONS)[number];
+
+/**
+ * Every numeric `ram` field of query-migrate as a gauge per monitor, in base units.
+ * QEMU reports `mbps` in Mbit/s (10^6 bit): exported as bytes per second.
+ */
+export const RAM_METRICS: readonly { field: RamField; name: string; help: string; scale: number }[] = [
+  ram('transferred', 'transferred_bytes', 'Bytes sent so far (all channels).'),
+  ram('remaining', 'remaining_bytes', 'Bytes still to send (dirty pages times page size).'),
+  ram('total', 'total_bytes', 'Guest RAM size.'),
+  ram('duplicate', 'zero_pages', 'Zero pages found (sent as a marker, not as data).'),
+  ram('normal', 'normal_pages', 'Full pages sent.'),
+  ram('normal-bytes', 'normal_bytes', 'Bytes of full pages sent.'),
+  ram('dirty-pages-rate', 'dirty_pages_per_second', 'Pages the guest dirties per second, as of the last bitmap sync.'),
+  ram('mbps', 'throughput_bytes_per_second', 'Migration throughput (QEMU mbps, converted to bytes per second).', 125_000),
+  ram('dirty-sync-count', 'dirty_syncs', 'Dirty-bitmap syncs: the pass (iteration) count.'),
+  ram('postcopy-requests', 'postcopy_requests', 'Page requests received from the destination in post-copy.'),
+  ram('page-size', 'page_size_bytes', 'Page size of the page counts.'),
+  ram('multifd-bytes', 'multifd_bytes', 'Bytes sent over multifd channels.'),
+  ram('pages-per-second', 'pages_per_second', 'Pages sent per second.'),
+  ram('precopy-bytes', 'precopy_bytes', 'Bytes sent in the pre-copy phase.'),
+  ram('downtime-bytes', 'downtime_bytes', 'Bytes sent while the guest was stopped.'),
+  ram('postcopy-bytes', 'postcopy_bytes', 'Bytes sent in the post-copy phase.'),
+  ram('dirty-sync-missed-zero-copy', 'dirty_sync_missed_zero_copy', 'Dirty syncs that missed zero-copy sends.'),
+];
+
+function ram(field: RamField, suffix: string, help: string, scale = 1) {
+  return { field, name: `${NS}_qemu_migration_ram_${suffix}`, help: `QEMU query-migrate ram.${field}: ${help}`, scale };
+}
+
+export const MIGRATION_BUCKETS = { duration: DURATION_BUCKETS, downtime: DOWNTIME_BUCKETS, bytes: BYTES_BUCKETS };

@@ -1,0 +1,266 @@
+/**
+ * The exporter's /metrics: prom-client for what is recorded as it happens (histograms, counters,
+ * process metrics), and scrape-time rendering for the per-VM series read from the sources and
+ * the tracker (see exposition.ts for why).
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Clock } from '../clock.js';
+import type { MigrationRecord } from '../migrations/record.js';
+import { MIGRATION_PHASES } from '../migrations/record.js';
+import type { MonitorState } from '../sources/qmp/source.js';
+import { MIGRATION_STATUSES } from '../sources/qmp/types.js';
+import { REVISION, VERSION } from '../version.js';
+import { METRICS, RAM_METRICS, type SourceErrorReason } from './catalogue.js';
+import { escapeLabelValue, seriesPrefix, TextWriter } from './exposition.js';
+
+export interface ActiveMigrationView {
+  vm: string;
+  phase: string;
+  sourceHost: string;
+  destinationHost: string | null;
+  startedAtMs: number;
+}
+
+export interface VmView {
+  name: string;
+  flavor: string;
+  labels: Record<string, string>;
+}
+
+export interface SourceHealth {
+  source: string;
+  host: string;
+  up: boolean;
+}
+
+export interface MetricsInputs {
+  monitors(): Iterable<MonitorState>;
+  health(): Iterable<SourceHealth>;
+  activeMigrations(): Iterable<ActiveMigrationView>;
+  /** Closed records, any order; the newest per VM within the TTL is served as "last". */
+  records(): Iterable<MigrationRecord>;
+  recordCount(): number;
+  vms(): Iterable<VmView>;
+}
+
+/** Per-monitor label prefixes, computed once per (vm, host) and reused every scrape. */
+interface MonitorPrefixes {
+  base: string;
+  statusLines: Map<string, string>;
+}
+
+export class ExporterMetrics {
+  readonly registry = new Registry();
+  private readonly migrationsTotal: Counter<'result' | 'mode'>;
+  private readonly duration: Histogram<'result' | 'mode' | 'flavor'>;
+  private readonly transferred: Histogram<'result' | 'mode' | 'flavor'>;
+  private readonly qemuDowntime: Histogram<'result' | 'mode' | 'flavor'>;
+  private readonly sourceErrors: Counter<'source' | 'host' | 'reason'>;
+  private readonly stateFileWrites: Counter<'result'>;
+  private prefixes = new Map<string, MonitorPrefixes>();
+
+  constructor(
+    private readonly inputs: MetricsInputs,
+    private readonly clock: Clock,
+    private readonly lastMigrationTtlMs: number,
+  ) {
+    const r = this.registry;
+    const m = METRICS;
+    this.migrationsTotal = new Counter({ ...spec(m.migrationsTotal), registers: [r] });
+    this.duration = new Histogram({ ...spec(m.migrationDuration), buckets: [...m.migrationDuration.buckets], registers: [r] });
+    this.transferred = new Histogram({ ...spec(m.migrationTransferred), buckets: [...m.migrationTransferred.buckets], registers: [r] });
+    this.qemuDowntime = new Histogram({ ...spec(m.migrationQemuDowntime), buckets: [...m.migrationQemuDowntime.buckets], registers: [r] });
+    this.sourceErrors = new Counter({ ...spec(m.sourceErrors), registers: [r] });
+    this.stateFileWrites = new Counter({ ...spec(m.stateFileWrites), registers: [r] });
+    for (const result of ['ok', 'error']) this.stateFileWrites.inc({ result }, 0);
+    const build = new Gauge({ ...spec(m.buildInfo), registers: [r] });
+    build.set({ version: VERSION, revision: REVISION, nodejs: process.version }, 1);
+    new Gauge({
+      ...spec(m.records),
+      registers: [r],
+      collect() {
+        this.set(inputs.recordCount());
+      },
+    });
+    collectDefaultMetrics({ register: r });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  recordClosed(record: MigrationRecord): void {
+    if (!record.result) return;
+    const labels = { result: record.result, mode: record.mode, flavor: record.labels.flavor ?? '' };
+    this.migrationsTotal.inc({ result: record.result, mode: record.mode });
+    if (record.durationSeconds) this.duration.observe(labels, record.durationSeconds.value);
+    if (record.bytes.transferred) this.transferred.observe(labels, record.bytes.transferred.value);
+    if (record.qemu.downtimeMs) this.qemuDowntime.observe(labels, record.qemu.downtimeMs.value / 1000);
+  }
+
+  sourceError(source: string, host: string, reason: SourceErrorReason): void {
+    this.sourceErrors.inc({ source, host, reason });
+  }
+
+  stateFileWritten(ok: boolean): void {
+    this.stateFileWrites.inc({ result: ok ? 'ok' : 'error' });
+  }
+
+  async render(): Promise<string> {
+    const registryText = await this.registry.metrics();
+    return registryText + this.renderScrapeTime();
+  }
+
+  /** Series computed from the sources and tracker at scrape time. Exported for the benchmark. */
+  renderScrapeTime(): string {
+    const w = new TextWriter();
+    const monitors = [...this.inputs.monitors()];
+    const prefixes = monitors.map((s) => this.prefixFor(s.ref.vm, s.ref.host));
+    this.prefixes = new Map(monitors.map((s, i) => [prefixKey(s.ref.vm, s.ref.host), prefixes[i] as MonitorPrefixes]));
+
+    this.renderMonitors(w, monitors, prefixes);
+    this.renderHealth(w);
+    this.renderMigrations(w);
+    return w.toString();
+  }
+
+  private prefixFor(vm: string, host: string): MonitorPrefixes {
+    const cached = this.prefixes.get(prefixKey(vm, host));
+    if (cached) return cached;
+    const base = `{vm="${escapeLabelValue(vm)}",host="${escapeLabelValue(host)}"`;
+    const statusLines = new Map<string, string>();
+    const statusName = METRICS.qemuStatus.name;
+    for (const current of MIGRATION_STATUSES) {
+      statusLines.set(current, MIGRATION_STATUSES.map((s) => `${statusName}${base},status="${s}"} ${s === current ? 1 : 0}\n`).join(''));
+    }
+    return { base, statusLines };
+  }
+
+  private renderMonitors(w: TextWriter, monitors: MonitorState[], prefixes: MonitorPrefixes[]): void {
+    const m = METRICS;
+    w.family(m.qemuStatus);
+    monitors.forEach((s, i) => {
+      const p = prefixes[i] as MonitorPrefixes;
+      const status = s.info?.status ?? 'none';
+      const block = p.statusLines.get(status);
+      if (block) {
+        w.raw(block);
+      } else {
+        // An unknown status (a newer QEMU) is kept visible rather than dropped.
+        w.raw((p.statusLines.get('none') as string).replace(/status="none"\} 1/, 'status="none"} 0'));
+        w.sampleWith(m.qemuStatus.name + p.base, 'status', status, 1);
+      }
+    });
+
+    const timeGauges = [
+      [m.qemuTotalTime, (s: MonitorState) => s.info?.totalTimeMs],
+      [m.qemuSetupTime, (s: MonitorState) => s.info?.setupTimeMs],
+      [m.qemuExpectedDowntime, (s: MonitorState) => s.info?.expectedDowntimeMs],
+      [m.qemuDowntime, (s: MonitorState) => s.info?.downtimeMs],
+      [m.qemuPostcopyBlocktime, (s: MonitorState) => s.info?.postcopyBlocktimeMs],
+    ] as const;
+    for (const [def, read] of timeGauges) {
+      w.family(def);
+      monitors.forEach((s, i) => {
+        const ms = read(s);
+        if (ms !== undefined) w.sample(def.name + (prefixes[i] as MonitorPrefixes).base, ms / 1000);
+      });
+    }
+    for (const ram of RAM_METRICS) {
+      w.family({ name: ram.name, help: ram.help, type: 'gauge' });
+      monitors.forEach((s, i) => {
+        const value = s.info?.ram?.[ram.field];
+        if (value !== undefined) w.sample(ram.name + (prefixes[i] as MonitorPrefixes).base, value * ram.scale);
+      });
+    }
+    w.family(m.qmpMonitorUp);
+    monitors.forEach((s, i) => w.sample(m.qmpMonitorUp.name + (prefixes[i] as MonitorPrefixes).base, s.up ? 1 : 0));
+    w.family(m.qmpReconnects);
+    monitors.forEach((s, i) => w.sample(m.qmpReconnects.name + (prefixes[i] as MonitorPrefixes).base, s.reconnects));
+  }
+
+  private renderHealth(w: TextWriter): void {
+    const def = METRICS.sourceUp;
+    w.family(def);
+    for (const h of this.inputs.health()) {
+      w.sample(seriesPrefix(def.name, [['source', h.source], ['host', h.host]]), h.up ? 1 : 0);
+    }
+    w.family(METRICS.vmInfo);
+    for (const vm of this.inputs.vms()) {
+      const labels: [string, string][] = [['vm', vm.name], ['flavor', vm.flavor], ...Object.entries(vm.labels)];
+      w.sample(seriesPrefix(METRICS.vmInfo.name, labels), 1);
+    }
+  }
+
+  private renderMigrations(w: TextWriter): void {
+    const m = METRICS;
+    const active = [...this.inputs.activeMigrations()];
+    w.family(m.migrationPhase);
+    for (const a of active) {
+      const prefix = seriesPrefix(m.migrationPhase.name, [['vm', a.vm]]);
+      const known = (MIGRATION_PHASES as readonly string[]).includes(a.phase);
+      for (const phase of MIGRATION_PHASES) w.sampleWith(prefix, 'phase', phase, phase === a.phase ? 1 : 0);
+      if (!known) w.sampleWith(prefix, 'phase', a.phase, 1);
+    }
+    w.family(m.migrationInProgress);
+    for (const a of active) {
+      w.sample(seriesPrefix(m.migrationInProgress.name, [['vm', a.vm], ['source_host', a.sourceHost], ['destination_host', a.destinationHost ?? '']]), 1);
+    }
+    w.family(m.migrationStarted);
+    for (const a of active) w.sample(seriesPrefix(m.migrationStarted.name, [['vm', a.vm]]), a.startedAtMs / 1000);
+
+    const last = this.lastPerVm();
+    w.family(m.lastInfo);
+    for (const r of last) {
+      w.sample(
+        seriesPrefix(m.lastInfo.name, [
+          ['vm', r.vm],
+          ['result', r.result ?? ''],
+          ['mode', r.mode],
+          ['source_host', r.source.host],
+          ['destination_host', r.destination?.host ?? ''],
+        ]),
+        1,
+      );
+    }
+    const perVm = [
+      [m.lastEnd, (r: MigrationRecord) => (r.endedAt ? r.endedAt.value / 1000 : undefined)],
+      [m.lastDuration, (r: MigrationRecord) => r.durationSeconds?.value],
+      [m.lastQemuDowntime, (r: MigrationRecord) => (r.qemu.downtimeMs ? r.qemu.downtimeMs.value / 1000 : undefined)],
+    ] as const;
+    for (const [def, read] of perVm) {
+      w.family(def);
+      for (const r of last) {
+        const value = read(r);
+        if (value !== undefined) w.sample(seriesPrefix(def.name, [['vm', r.vm]]), value);
+      }
+    }
+    w.family(m.lastTransferred);
+    for (const r of last) {
+      const prefix = seriesPrefix(m.lastTransferred.name, [['vm', r.vm]]);
+      const parts = [['total', r.bytes.transferred], ['precopy', r.bytes.precopy], ['postcopy', r.bytes.postcopy], ['downtime', r.bytes.downtime]] as const;
+      for (const [phase, figure] of parts) if (figure) w.sampleWith(prefix, 'phase', phase, figure.value);
+    }
+  }
+
+  /** The newest closed record per VM, if it ended within the TTL: per-VM series expire. */
+  private lastPerVm(): MigrationRecord[] {
+    const cutoff = this.clock.wallMs() - this.lastMigrationTtlMs;
+    const newest = new Map<string, MigrationRecord>();
+    for (const r of this.inputs.records()) {
+      const end = r.endedAt?.value;
+      if (end === undefined || end < cutoff) continue;
+      const seen = newest.get(r.vm);
+      if (!seen || (seen.endedAt?.value ?? 0) < end) newest.set(r.vm, r);
+    }
+    return [...newest.values()];
+  }
+}
+
+function prefixKey(vm: string, host: string): string {
+  return `${vm}\u0000${host}`;
+}
+
+function spec<L extends string>(def: { name: string; help: string; labels: readonly string[] }) {
+  return { name: def.name, help: def.help, labelNames: def.labels as readonly L[] };
+}

@@ -1,0 +1,40 @@
+/** The shape of a MigrationRecord, checked when records are read back from the state file. */
+import { z } from 'zod';
+import { MIGRATION_MODES, MIGRATION_RESULTS, type MigrationRecord } from './record.js';
+
+const figure = z.object({ value: z.number(), evidence: z.string() });
+const endpoint = z.object({ host: z.string(), monitor: z.string() });
+
+export const migrationRecordSchema: z.ZodType<MigrationRecord> = z.object({
+  id: z.string().min(1),
+  vm: z.string().min(1),
+  labels: z.record(z.string(), z.string()),
+  source: endpoint,
+  destination: endpoint.nullable(),
+  result: z.enum(MIGRATION_RESULTS).nullable(),
+  resultEvidence: z.string().optional(),
+  mode: z.enum(MIGRATION_MODES),
+  startedAt: figure,
+  postcopyAt: figure.nullable(),
+  stoppedAt: figure.nullable(),
+  resumedAt: figure.nullable(),
+  endedAt: figure.nullable(),
+  durationSeconds: figure.nullable(),
+  bytes: z.object({
+    transferred: figure.nullable(),
+    precopy: figure.nullable(),
+    postcopy: figure.nullable(),
+    downtime: figure.nullable(),
+  }),
+  qemu: z.object({
+    downtimeMs: figure.nullable(),
+    setupTimeMs: figure.nullable(),
+    totalTimeMs: figure.nullable(),
+    postcopyRequests: figure.nullable(),
+    passes: figure.nullable(),
+    passesBeforePostcopy: figure.nullable(),
+    errorDesc: z.string().nullable(),
+  }),
+  statuses: z.array(z.object({ status: z.string(), at: z.number(), side: z.enum(['source', 'destination']) })),
+  resumedAfterRestart: z.boolean(),
+});

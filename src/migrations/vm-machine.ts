@@ -1,0 +1,647 @@
+/**
+ * The migrations of one VM: turns the observations of its QEMU monitors into one open migration
+ * at a time and closes it. Plain logic over plain data (VmState, which the state file keeps);
+ * the tracker adds the clock, the store, the log and the events.
+ *
+ * Roles are inferred, never configured. A monitor shows itself to be the SOURCE by `ram` in its
+ * reply, an error-desc, MIGRATION_PASS, or a run state of finish-migrate/postmigrate; the
+ * DESTINATION by `socket-address` (incoming), run state inmigrate, RESUME, or a status that would
+ * carry `ram` on a source but does not. Until a monitor has shown its side, what it reports is kept
+ * as `pending`; the migration opens once a source is known, with the pending reports folded in.
+ *
+ * A migration never opens from a terminal status alone (the old source keeps reporting the last
+ * 'completed'), except when a source reply differs from the one it last showed while idle: a
+ * whole migration then ran between two polls.
+ */
+import type { Observation, QmpEventObservation } from '../observations.js';
+import type { MigrationInfo } from '../sources/qmp/types.js';
+import {
+  ACTIVE_STAGE,
+  isKnownStatus,
+  isPostcopyStatus,
+  phaseOf,
+  replyFingerprint,
+  sideOfReply,
+  stageOf,
+  terminalResult,
+  type Side,
+} from './classify.js';
+import type { Closing } from './figures.js';
+import type { MigrationPhase, MigrationResult } from './record.js';
+import type { DeadlineKind, Mark, MonitorView, OpenMigration, Outcome, Pending, SideTrack, Timed, VmState } from './tracker-state.js';
+
+export interface MachineTimeouts {
+  /** After a terminal status by event (or 'completed' on the destination): wait this long for the source's final reply. */
+  finalReplyMs: number;
+  /** The source went away (or the destination alone reported failure) and nothing decides the outcome: close as failed. */
+  undecidedMs: number;
+  /** Post-copy paused without recovering for this long: close as postcopy-paused. */
+  pausedMs: number;
+}
+
+export type MachineEffect =
+  | { kind: 'started'; migration: OpenMigration }
+  | { kind: 'phase'; migration: OpenMigration; phase: MigrationPhase }
+  | { kind: 'closed'; migration: OpenMigration; closing: Closing }
+  | { kind: 'unknown-status'; status: string; monitor: string }
+  | { kind: 'notice'; message: string; id: string };
+
+interface Report {
+  via: 'event' | 'poll';
+  at: number;
+  mono: number | null;
+  info?: MigrationInfo;
+  runState?: string;
+}
+
+/** Statuses kept per migration; a link that flaps in post-copy must not grow a record forever. */
+const MAX_MARKS = 256;
+
+export class VmMachine {
+  private effects: MachineEffect[] = [];
+  private now = 0;
+  /** Id of the migration being opened by the current observation: its phase is not news yet. */
+  private opening: string | null = null;
+
+  constructor(
+    readonly vm: string,
+    readonly state: VmState,
+    private readonly timeouts: MachineTimeouts,
+  ) {}
+
+  /** Applies one observation; `now` is the exporter's wall clock, for deadlines. */
+  observe(o: Observation, now: number): MachineEffect[] {
+    this.begin(now);
+    const view = this.viewOf(o.ref.monitor, o.ref.host);
+    const report: Report = { via: o.kind === 'qmp-status' ? 'poll' : 'event', at: o.wallMs, mono: o.monoMs };
+    if (o.kind === 'monitor-gone') {
+      this.onGone(view, report, o.reason);
+    } else {
+      view.gone = false;
+      if (o.kind === 'qmp-status') this.onStatus(view, o.info.status, { ...report, info: o.info, ...(o.runState !== undefined ? { runState: o.runState } : {}) });
+      else this.onEvent(view, o, report);
+    }
+    return this.end();
+  }
+
+  /** Closes the open migration if its deadline has passed. */
+  tick(now: number): MachineEffect[] {
+    this.begin(now);
+    return this.end();
+  }
+
+  private begin(now: number): void {
+    this.effects = [];
+    this.now = now;
+    this.expire();
+  }
+
+  private end(): MachineEffect[] {
+    const effects = this.effects;
+    this.effects = [];
+    this.opening = null;
+    return effects;
+  }
+
+  private viewOf(monitor: string, host: string): MonitorView {
+    let view = this.state.monitors[monitor];
+    if (!view) {
+      view = { monitor, host, status: null, idleFingerprint: null, absorbNextTerminal: false, quietUntil: null, gone: false, pending: null };
+      this.state.monitors[monitor] = view;
+    }
+    view.host = host;
+    return view;
+  }
+
+  private sideIn(m: OpenMigration, view: MonitorView): Side | null {
+    if (m.source.monitor === view.monitor && !m.source.gone) return 'source';
+    if (m.destination?.monitor === view.monitor && !m.destination.gone) return 'destination';
+    return null;
+  }
+
+  // --- reports ---------------------------------------------------------------------------------
+
+  private onEvent(view: MonitorView, o: QmpEventObservation, r: Report): void {
+    switch (o.event) {
+      case 'MIGRATION': {
+        const status = o.data.status;
+        if (typeof status === 'string') this.onStatus(view, status, r);
+        return;
+      }
+      case 'MIGRATION_PASS': {
+        const pass = o.data.pass;
+        if (typeof pass === 'number') this.onPass(view, pass, r);
+        return;
+      }
+      case 'STOP':
+        this.onStop(view, r);
+        return;
+      case 'RESUME':
+        this.onResume(view, r);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onStatus(view: MonitorView, status: string, r: Report): void {
+    if (!isKnownStatus(status)) this.effects.push({ kind: 'unknown-status', status, monitor: view.monitor });
+    const m = this.state.open;
+    const side = m ? this.sideIn(m, view) : null;
+    if (m && side) {
+      if (side === 'destination' && this.migratesOut(status, r)) {
+        // The VM runs on the destination and migrates on from there: this migration is over.
+        this.supersede(m, view, r);
+      } else {
+        this.applyToSide(m, side, view, status, r);
+        return;
+      }
+    }
+    this.onUnboundStatus(view, status, r);
+  }
+
+  /** A reply that shows its QEMU as the source of a migration under way. */
+  private migratesOut(status: string, r: Report): boolean {
+    return r.info !== undefined && terminalResult(status) === null && status !== 'none' && sideOfReply(r.info, r.runState) === 'source';
+  }
+
+  /** A status from a monitor that is not (or no longer) a side of the open migration, if any. */
+  private onUnboundStatus(view: MonitorView, status: string, r: Report): void {
+    if (this.isLate(view, r)) {
+      if (r.info && (status === 'none' || terminalResult(status) !== null)) this.settleIdle(view, r.info);
+      return;
+    }
+    const previous = view.status;
+    view.status = status;
+    const hint = r.info ? sideOfReply(r.info, r.runState) : null;
+    if (status === 'none') {
+      view.pending = null;
+      if (r.info) this.settleIdle(view, r.info);
+      return;
+    }
+    if (!isKnownStatus(status)) {
+      // Recorded with the migration if one opens; never a reason to open one.
+      if (view.pending) pushPendingMark(view.pending, status, r);
+      return;
+    }
+    const terminal = terminalResult(status) !== null;
+    const missed = terminal && this.isMissedMigration(view, r, hint);
+    // A terminal status belongs to a migration under way only if the monitor reported one since
+    // it was last idle (or was idle with nothing: 'none'); otherwise it is the old one, again.
+    const fresh = !terminal || view.pending !== null || previous === 'none' || missed;
+    if (fresh) {
+      view.pending ??= newPending(r, status);
+      noteEvidence(view.pending, status, hint, r);
+      if (!terminal) view.absorbNextTerminal = false;
+    }
+    const m = this.state.open;
+    if (fresh && m) {
+      this.joinOpen(m, view, status, r);
+    } else if (fresh && this.canOpenAsSource(view, terminal)) {
+      this.openAndApply(view, status, r);
+    } else if (fresh && view.pending) {
+      pushPendingMark(view.pending, status, r);
+      if (!terminal) this.openFromInference();
+    }
+    if (terminal && !(this.state.open && this.sideIn(this.state.open, view))) view.pending = null;
+    if (terminal && r.info) this.settleIdle(view, r.info);
+  }
+
+  private onPass(view: MonitorView, pass: number, r: Report): void {
+    const m = this.state.open;
+    const side = m ? this.sideIn(m, view) : null;
+    if (m && side === 'source') {
+      m.maxPass = Math.max(m.maxPass ?? 0, pass);
+      m.lastWall = Math.max(m.lastWall, r.at);
+      return;
+    }
+    if (this.isLate(view, r)) return;
+    // Only a source emits MIGRATION_PASS: whatever was open for this VM has ended.
+    if (m) this.supersede(m, view, r);
+    view.pending ??= newPending(r, `event MIGRATION_PASS ${pass}`);
+    view.pending.hint = 'source';
+    this.open(view).maxPass = pass;
+  }
+
+  private onStop(view: MonitorView, r: Report): void {
+    const m = this.state.open;
+    if (!m || this.sideIn(m, view) !== 'source') return;
+    m.stoppedAt ??= r.at;
+    m.lastWall = Math.max(m.lastWall, r.at);
+  }
+
+  private onResume(view: MonitorView, r: Report): void {
+    const m = this.state.open;
+    if (this.isLate(view, r)) return;
+    if (m) {
+      const side = this.sideIn(m, view);
+      // The source resumes its own guest when a switch-over fails: not the destination's RESUME.
+      if (side === 'source') return;
+      if (side === null) {
+        if (m.destination !== null || !view.pending) return;
+        this.bindDestination(m, view);
+      }
+      m.resumedAt ??= r.at;
+      m.lastWall = Math.max(m.lastWall, r.at);
+      return;
+    }
+    if (view.pending && view.pending.hint === null) {
+      view.pending.hint = 'destination';
+      this.openFromInference();
+    }
+  }
+
+  private onGone(view: MonitorView, r: Report, reason: string): void {
+    view.gone = true;
+    view.pending = null;
+    const m = this.state.open;
+    const side = m ? this.sideIn(m, view) : null;
+    if (m && side) this.sideGone(m, side, r, reason);
+  }
+
+  private sideGone(m: OpenMigration, side: Side, r: Report, reason: string): void {
+    const track = side === 'source' ? m.source : m.destination;
+    if (!track) return;
+    track.gone = { at: r.at, mono: r.mono, reason };
+    m.lastWall = Math.max(m.lastWall, r.at);
+    this.updatePhase(m);
+    this.decide(m);
+  }
+
+  // --- the open migration ----------------------------------------------------------------------
+
+  private applyToSide(m: OpenMigration, side: Side, view: MonitorView, status: string, r: Report): void {
+    const track = side === 'source' ? m.source : m.destination;
+    if (!track) return;
+    if (status === 'none') {
+      // The QEMU behind this monitor is a new process that knows nothing of this migration.
+      view.status = status;
+      this.sideGone(m, side, r, 'QEMU reports no migration (restarted?)');
+      return;
+    }
+    const stage = stageOf(status);
+    if (stage !== null && stage < track.stage) return; // a late report of an earlier stage
+    view.status = status;
+    m.lastWall = Math.max(m.lastWall, r.at);
+    if (status !== track.status) {
+      pushMark(m, { status, side, at: r.at, via: r.via });
+      track.status = status;
+      if (stage !== null) track.stage = stage;
+    } else if (r.via === 'event') {
+      preferEventTime(m, side, status, r.at);
+    }
+    if (side === 'source' && r.via === 'event' && stage !== null && stage > ACTIVE_STAGE && m.passesAtSwitchover === null) {
+      // Events arrive in QEMU's order, so the passes seen now are those before the switch-over.
+      m.passesAtSwitchover = m.maxPass;
+    }
+    if (isPostcopyStatus(status)) m.postcopyAt = better(m.postcopyAt, timed(side, status, r));
+    if (side === 'source' && r.info) this.noteSourceReply(m, r.info, r.at);
+    if (side === 'source' && stage !== null) m.pausedSince = status === 'postcopy-paused' ? (m.pausedSince ?? r.at) : null;
+
+    const result = terminalResult(status);
+    if (result) {
+      const outcome: Outcome = { result, at: r.at, mono: r.mono, via: r.via, status };
+      if (side === 'source') {
+        m.outcome = betterOutcome(m.outcome, outcome);
+        if (r.via === 'poll') m.finalReply = true;
+      } else {
+        m.destinationOutcome = betterOutcome(m.destinationOutcome, outcome);
+      }
+    }
+    this.updatePhase(m);
+    this.decide(m);
+  }
+
+  private noteSourceReply(m: OpenMigration, info: MigrationInfo, at: number): void {
+    m.latest = { info, at };
+    const ram = info.ram;
+    if (!ram) return;
+    const syncs = ram['dirty-sync-count'] ?? null;
+    const stage = stageOf(info.status);
+    if (m.postcopyAt === null && stage !== null && stage <= stageOf('device')!) {
+      m.lastPrecopyRam = { transferred: ram.transferred ?? null, dirtySyncCount: syncs };
+    } else if (m.postcopyAt !== null && m.firstPostcopySyncCount === null && syncs !== null) {
+      m.firstPostcopySyncCount = syncs;
+    }
+  }
+
+  /** Closes the migration when its outcome is known, or sets the deadline it waits for. */
+  private decide(m: OpenMigration): void {
+    const { finalReplyMs, undecidedMs, pausedMs } = this.timeouts;
+    if (m.outcome) {
+      if (m.finalReply || m.source.gone) return this.close(m, fromOutcome(m.outcome, 'source'));
+      return this.setDeadline(m, 'final-reply', this.now + finalReplyMs);
+    }
+    const dst = m.destinationOutcome;
+    if (m.source.gone) {
+      const gone = m.source.gone;
+      const end = { at: gone.at, mono: gone.mono, endEvidence: `exporter: source monitor went away (${gone.reason})` };
+      if (m.source.status === 'postcopy-paused') {
+        return this.close(m, closing('postcopy-paused', { ...end, resultEvidence: 'qmp:source postcopy-paused when its monitor went away', errorDesc: 'the source QEMU went away while post-copy was paused: the guest cannot be recovered' }));
+      }
+      if (dst) return this.close(m, fromOutcome(dst, 'destination'));
+      if (m.destination?.status === 'postcopy-paused') {
+        return this.close(m, closing('postcopy-paused', { ...end, resultEvidence: 'qmp:destination postcopy-paused after the source went away', errorDesc: 'the source QEMU went away during post-copy; the destination is paused' }));
+      }
+      return this.setDeadline(m, 'undecided', gone.at + undecidedMs);
+    }
+    // The destination's 'completed' is as good as the source's; its failure waits for the source's word.
+    if (dst) return this.setDeadline(m, dst.result === 'completed' ? 'final-reply' : 'undecided', this.now + (dst.result === 'completed' ? finalReplyMs : undecidedMs));
+    if (m.pausedSince !== null) return this.setDeadline(m, 'paused', m.pausedSince + pausedMs);
+    m.deadline = null;
+  }
+
+  private setDeadline(m: OpenMigration, kind: DeadlineKind, at: number): void {
+    if (m.deadline?.kind !== kind) m.deadline = { kind, at };
+  }
+
+  private expire(): void {
+    const m = this.state.open;
+    if (!m?.deadline || this.now < m.deadline.at) return;
+    const end = { at: this.now, mono: null };
+    switch (m.deadline.kind) {
+      case 'final-reply':
+        if (m.outcome) return this.close(m, fromOutcome(m.outcome, 'source'));
+        if (m.destinationOutcome) return this.close(m, fromOutcome(m.destinationOutcome, 'destination'));
+        m.deadline = null;
+        return;
+      case 'undecided': {
+        if (m.destinationOutcome) return this.close(m, fromOutcome(m.destinationOutcome, 'destination'));
+        const seconds = Math.round(this.timeouts.undecidedMs / 1000);
+        const errorDesc = m.source.gone
+          ? `the source monitor went away (${m.source.gone.reason}) before a final status, and the destination reported no outcome within ${seconds} s`
+          : `no outcome reported within ${seconds} s`;
+        return this.close(m, closing('failed', { ...end, resultEvidence: 'exporter: undecided timeout', endEvidence: 'exporter: closed by the undecided timeout', errorDesc }));
+      }
+      case 'paused': {
+        const seconds = Math.round(this.timeouts.pausedMs / 1000);
+        const errorDesc = `still postcopy-paused after ${seconds} s without recovering`;
+        return this.close(m, closing('postcopy-paused', { ...end, resultEvidence: 'exporter: paused timeout', endEvidence: 'exporter: closed by the paused timeout', errorDesc }));
+      }
+    }
+  }
+
+  private close(m: OpenMigration, closing: Closing): void {
+    this.effects.push({ kind: 'closed', migration: m, closing });
+    for (const track of [m.source, m.destination]) {
+      const view = track && this.state.monitors[track.monitor];
+      if (!view || track.gone) continue;
+      view.quietUntil = Math.max(view.quietUntil ?? -Infinity, m.lastWall);
+      view.pending = null;
+    }
+    const source = this.state.monitors[m.source.monitor];
+    if (source && !m.source.gone) {
+      if (m.finalReply && m.latest) this.settleIdle(source, m.latest.info);
+      // Closed without the final reply: when it comes, it is this migration's, not news.
+      else source.absorbNextTerminal = true;
+    }
+    this.state.open = null;
+  }
+
+  /** Ends the open migration because another migration of the VM has begun from `view`. */
+  private supersede(m: OpenMigration, view: MonitorView, r: Report): void {
+    const fromDestination = m.destination?.monitor === view.monitor;
+    this.effects.push({ kind: 'notice', id: m.id, message: `a new migration started from ${view.host} before this one reported its outcome` });
+    if (m.outcome) return this.close(m, fromOutcome(m.outcome, 'source'));
+    if (m.destinationOutcome) return this.close(m, fromOutcome(m.destinationOutcome, 'destination'));
+    const end = { at: r.at, mono: r.mono, endEvidence: `exporter: a new migration started from ${view.host}` };
+    if (fromDestination) {
+      return this.close(m, closing('completed', { ...end, resultEvidence: 'qmp:destination became the source of a new migration (the guest ran there)', errorDesc: null }));
+    }
+    this.close(
+      m,
+      closing('failed', {
+        ...end,
+        resultEvidence: `qmp:${view.host} started a new migration`,
+        errorDesc: `superseded: a new migration of the VM started from ${view.host} before this one reported an outcome`,
+      }),
+    );
+  }
+
+  private joinOpen(m: OpenMigration, view: MonitorView, status: string, r: Report): void {
+    const pending = view.pending;
+    if (!pending) return;
+    if (pending.hint === 'source' && terminalResult(status) === null) {
+      this.supersede(m, view, r);
+      if (this.canOpenAsSource(view, false)) this.openAndApply(view, status, r);
+      return;
+    }
+    if (m.destination === null && pending.hint !== 'source') {
+      this.bindDestination(m, view);
+      this.applyToSide(m, 'destination', view, status, r);
+      return;
+    }
+    pushPendingMark(pending, status, r);
+  }
+
+  private canOpenAsSource(view: MonitorView, terminal: boolean): boolean {
+    const pending = view.pending;
+    if (!pending || pending.hint === 'destination') return false;
+    if (pending.hint === 'source') return true;
+    const others = this.otherViews(view);
+    // Events alone: a monitor that went setup -> failed/cancelled with no source elsewhere.
+    if (terminal) return pending.sawSetup && !others.some((v) => v.pending?.hint === 'source');
+    return others.some((v) => v.pending?.hint === 'destination');
+  }
+
+  /** Opens a migration whose source is known only because another monitor is its destination. */
+  private openFromInference(): void {
+    if (this.state.open) return;
+    const candidate = Object.values(this.state.monitors).find((v) => !v.gone && v.pending?.hint === null && this.canOpenAsSource(v, false));
+    if (candidate) this.open(candidate);
+  }
+
+  private openAndApply(view: MonitorView, status: string, r: Report): void {
+    this.applyToSide(this.open(view), 'source', view, status, r);
+  }
+
+  private open(view: MonitorView): OpenMigration {
+    const pending = view.pending ?? newPending({ via: 'event', at: this.now, mono: null }, 'exporter');
+    const start = startOf(pending);
+    const m: OpenMigration = {
+      id: `${this.vm}@${Math.floor(start.value)}`,
+      startedAt: start,
+      startMono: start.mono,
+      resumedAfterRestart: false,
+      source: track(view),
+      destination: null,
+      phase: 'setup',
+      marks: [],
+      postcopyAt: null,
+      stoppedAt: null,
+      resumedAt: null,
+      maxPass: null,
+      passesAtSwitchover: null,
+      latest: null,
+      lastPrecopyRam: null,
+      firstPostcopySyncCount: null,
+      outcome: null,
+      finalReply: false,
+      destinationOutcome: null,
+      pausedSince: null,
+      deadline: null,
+      lastWall: pending.start.at,
+    };
+    this.opening = m.id;
+    // The tracker reads the migration when this observation is done: 'started' shows its phase then.
+    this.effects.push({ kind: 'started', migration: m });
+    foldPending(m, m.source, 'source', pending);
+    view.pending = null;
+    this.state.open = m;
+    const destination = this.otherViews(view)
+      .filter((v) => v.pending && v.pending.hint !== 'source')
+      .sort((a, b) => rankDestination(a) - rankDestination(b))[0];
+    if (destination) this.bindDestination(m, destination);
+    this.updatePhase(m);
+    return m;
+  }
+
+  private bindDestination(m: OpenMigration, view: MonitorView): void {
+    m.destination = track(view);
+    if (view.pending) foldPending(m, m.destination, 'destination', view.pending);
+    view.pending = null;
+  }
+
+  private updatePhase(m: OpenMigration): void {
+    const fromSource = m.source.status === null ? null : phaseOf(m.source.status);
+    const fromDestination = m.source.gone && m.destination?.status ? phaseOf(m.destination.status) : null;
+    const phase = fromSource ?? fromDestination;
+    if (phase === null || phase === m.phase) return;
+    m.phase = phase;
+    if (m.id !== this.opening) this.effects.push({ kind: 'phase', migration: m, phase });
+  }
+
+  // --- idle monitors ---------------------------------------------------------------------------
+
+  /** A report older than the end of the migration this monitor last took part in. */
+  private isLate(view: MonitorView, r: Report): boolean {
+    return view.quietUntil !== null && r.at <= view.quietUntil;
+  }
+
+  private isMissedMigration(view: MonitorView, r: Report, hint: Side | null): boolean {
+    return (
+      r.info !== undefined &&
+      hint === 'source' &&
+      !view.absorbNextTerminal &&
+      view.idleFingerprint !== null &&
+      replyFingerprint(r.info) !== view.idleFingerprint
+    );
+  }
+
+  /** Remembers an idle reply ('none' or terminal) so that the same reply again is not news. */
+  private settleIdle(view: MonitorView, info: MigrationInfo): void {
+    view.idleFingerprint = replyFingerprint(info);
+    view.absorbNextTerminal = false;
+  }
+
+  private otherViews(view: MonitorView): MonitorView[] {
+    return Object.values(this.state.monitors).filter((v) => v.monitor !== view.monitor && !v.gone);
+  }
+}
+
+// --- helpers over plain data -------------------------------------------------------------------
+
+function newPending(r: Report, status: string): Pending {
+  const what = r.via === 'event' ? (status.startsWith('event ') ? status : `event MIGRATION ${status}`) : `query-migrate status ${status} (poll time)`;
+  return { hint: null, sawSetup: false, start: { at: r.at, mono: r.mono, via: r.via, what }, timed: null, marks: [] };
+}
+
+function noteEvidence(pending: Pending, status: string, hint: Side | null, r: Report): void {
+  if (hint) pending.hint = hint;
+  if (status === 'setup') pending.sawSetup = true;
+  const total = r.info?.totalTimeMs;
+  if (total !== undefined && pending.timed === null) pending.timed = { at: r.at, mono: r.mono, totalTimeMs: total };
+}
+
+function pushPendingMark(pending: Pending, status: string, r: Report): void {
+  const last = pending.marks[pending.marks.length - 1];
+  if (last?.status === status) return;
+  if (pending.marks.length >= MAX_MARKS) pending.marks.splice(1, 1);
+  pending.marks.push({ status, at: r.at, via: r.via });
+}
+
+function pushMark(m: OpenMigration, mark: Mark): void {
+  if (m.marks.length >= MAX_MARKS) m.marks.splice(1, 1);
+  m.marks.push(mark);
+}
+
+function foldPending(m: OpenMigration, track: SideTrack, side: Side, pending: Pending): void {
+  for (const mark of pending.marks) {
+    pushMark(m, { ...mark, side });
+    m.lastWall = Math.max(m.lastWall, mark.at);
+    const stage = stageOf(mark.status);
+    track.status = mark.status;
+    if (stage !== null) track.stage = Math.max(track.stage, stage);
+    if (isPostcopyStatus(mark.status)) m.postcopyAt = better(m.postcopyAt, timed(side, mark.status, mark));
+  }
+}
+
+/** When a migration started: QEMU's event, else the poll time minus QEMU's total-time, else the first poll. */
+function startOf(pending: Pending): { value: number; evidence: string; mono: number | null } {
+  const { start, timed: withTotal } = pending;
+  if (start.via === 'event' || withTotal === null) return { value: start.at, evidence: `qmp:source ${start.what}`, mono: start.mono };
+  return {
+    value: withTotal.at - withTotal.totalTimeMs,
+    evidence: 'qmp:source query-migrate total-time, counted back from the poll time',
+    mono: withTotal.mono === null ? null : withTotal.mono - withTotal.totalTimeMs,
+  };
+}
+
+function track(view: MonitorView): SideTrack {
+  return { monitor: view.monitor, host: view.host, status: null, stage: 0, gone: null };
+}
+
+function rankDestination(view: MonitorView): number {
+  return (view.pending?.hint === 'destination' ? 0 : 1e15) + (view.pending?.start.at ?? 0);
+}
+
+function timed(side: Side, status: string, r: { at: number; via: 'event' | 'poll' }): Timed {
+  const what = r.via === 'event' ? `event MIGRATION ${status}` : `query-migrate status ${status} (poll time)`;
+  return { at: r.at, side, via: r.via, what };
+}
+
+/** QEMU's own time stamp beats a poll's; the source's word beats the destination's. */
+function better(current: Timed | null, candidate: Timed): Timed {
+  if (current === null) return candidate;
+  const rank = (t: Timed): number => (t.side === 'source' ? 0 : 2) + (t.via === 'event' ? 0 : 1);
+  return rank(candidate) < rank(current) ? candidate : current;
+}
+
+function betterOutcome(current: Outcome | null, candidate: Outcome): Outcome {
+  if (current === null) return candidate;
+  if (current.via === 'poll' && candidate.via === 'event' && current.status === candidate.status) {
+    return { ...current, at: candidate.at, via: 'event' };
+  }
+  return current;
+}
+
+function preferEventTime(m: OpenMigration, side: Side, status: string, at: number): void {
+  for (let i = m.marks.length - 1; i >= 0; i--) {
+    const mark = m.marks[i]!;
+    if (mark.side !== side || mark.status !== status) continue;
+    if (mark.via === 'poll') {
+      mark.at = at;
+      mark.via = 'event';
+    }
+    return;
+  }
+}
+
+function fromOutcome(o: Outcome, side: Side): Closing {
+  const what = o.via === 'event' ? `event MIGRATION ${o.status}` : `query-migrate status ${o.status}`;
+  return {
+    result: o.result,
+    resultEvidence: `qmp:${side} ${what}`,
+    endedAt: { value: o.at, evidence: `qmp:${side} ${what}${o.via === 'poll' ? ' (poll time)' : ''}` },
+    endMono: o.mono,
+    errorDesc: null,
+  };
+}
+
+/** A close the tracker decided itself, not a terminal status of QEMU's. */
+function closing(
+  result: MigrationResult,
+  how: { at: number; mono: number | null; resultEvidence: string; endEvidence: string; errorDesc: string | null },
+): Closing {
+  return { result, resultEvidence: how.resultEvidence, endedAt: { value: how.at, evidence: how.endEvidence }, endMono: how.mono, errorDesc: how.errorDesc };
+}

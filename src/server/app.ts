@@ -1,0 +1,115 @@
+import express, { type Request, type Response } from 'express';
+import type { Logger } from '../log.js';
+import type { MigrationRecord } from '../migrations/record.js';
+import { landingPage } from './landing.js';
+
+export interface MigrationFilter {
+  vm?: string;
+  /** Wall ms: migrations that ended at or after (or still run). */
+  from?: number;
+  /** Wall ms: migrations that started at or before. */
+  to?: number;
+  limit: number;
+}
+
+export interface ServerDeps {
+  telemetryPath: string;
+  version: string;
+  logger: Logger;
+  renderMetrics(): Promise<string>;
+  metricsContentType: string;
+  /** Newest first; includes migrations still running (result null). */
+  listMigrations(filter: MigrationFilter): MigrationRecord[];
+  getMigration(id: string): MigrationRecord | undefined;
+  /** Ready once the state file is loaded and the sources are started. */
+  isReady(): boolean;
+  /** One line per source for the landing page. */
+  describeSources(): string[];
+}
+
+const MAX_LIMIT = 10_000;
+
+export function createApp(deps: ServerDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get(deps.telemetryPath, async (_req, res) => {
+    try {
+      const body = await deps.renderMetrics();
+      res.set('Content-Type', deps.metricsContentType).send(body);
+    } catch (err) {
+      deps.logger.error({ err }, 'rendering /metrics failed');
+      res.status(500).type('text/plain').send('error rendering metrics\n');
+    }
+  });
+
+  app.get('/api/v1/migrations', (req, res) => {
+    const filter = parseFilter(req, res);
+    if (!filter) return;
+    const data = deps.listMigrations(filter);
+    res.json({ status: 'success', data });
+  });
+
+  app.get('/api/v1/migrations/:id', (req, res) => {
+    const record = deps.getMigration(req.params.id);
+    if (!record) {
+      res.status(404).json({ status: 'error', error: `no migration with id "${req.params.id}"` });
+      return;
+    }
+    res.json({ status: 'success', data: record });
+  });
+
+  app.get('/-/healthy', (_req, res) => {
+    res.type('text/plain').send('livemig-exporter is Healthy.\n');
+  });
+
+  app.get('/-/ready', (_req, res) => {
+    if (deps.isReady()) res.type('text/plain').send('livemig-exporter is Ready.\n');
+    else res.status(503).type('text/plain').send('livemig-exporter is not ready.\n');
+  });
+
+  app.get('/', (_req, res) => {
+    const recent = deps.listMigrations({ limit: 20 });
+    res.type('text/html').send(landingPage({ version: deps.version, telemetryPath: deps.telemetryPath, recent, sources: deps.describeSources() }));
+  });
+
+  app.use((_req: Request, res: Response) => {
+    res.status(404).type('text/plain').send('not found\n');
+  });
+
+  return app;
+}
+
+/** Query parameters: vm, from and to (RFC 3339 or Unix seconds), limit. Errors name the parameter. */
+function parseFilter(req: Request, res: Response): MigrationFilter | null {
+  const bad = (param: string, why: string) => {
+    res.status(400).json({ status: 'error', error: `query parameter ${param}: ${why}` });
+    return null;
+  };
+  const filter: MigrationFilter = { limit: 100 };
+  const { vm, from, to, limit } = req.query;
+  if (vm !== undefined) {
+    if (typeof vm !== 'string' || vm.length === 0) return bad('vm', 'must be one non-empty VM name');
+    filter.vm = vm;
+  }
+  for (const [name, value] of [['from', from], ['to', to]] as const) {
+    if (value === undefined) continue;
+    const ms = typeof value === 'string' ? parseTime(value) : null;
+    if (ms === null) return bad(name, `"${String(value)}" is not a time (RFC 3339 or Unix seconds)`);
+    filter[name] = ms;
+  }
+  if (limit !== undefined) {
+    const n = typeof limit === 'string' && /^\d+$/.test(limit) ? Number(limit) : NaN;
+    if (!(n >= 1 && n <= MAX_LIMIT)) return bad('limit', `"${String(limit)}" must be an integer from 1 to ${MAX_LIMIT}`);
+    filter.limit = n;
+  }
+  return filter;
+}
+
+export function parseTime(text: string): number | null {
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(text)) return null;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? null : ms;
+}

@@ -1,0 +1,52 @@
+import type { MigrationRecord } from '../migrations/record.js';
+
+interface LandingInput {
+  version: string;
+  telemetryPath: string;
+  recent: MigrationRecord[];
+  sources: string[];
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+}
+
+const fmtTime = (ms: number | undefined) => (ms === undefined ? '' : new Date(ms).toISOString());
+const fmtNumber = (n: number | undefined, digits: number) => (n === undefined ? '' : n.toFixed(digits));
+
+function row(r: MigrationRecord): string {
+  const cells = [
+    `<a href="api/v1/migrations/${encodeURIComponent(r.id)}">${escapeHtml(r.vm)}</a>`,
+    escapeHtml(`${r.source.host} → ${r.destination?.host ?? '?'}`),
+    escapeHtml(r.result ?? 'running'),
+    escapeHtml(r.mode),
+    fmtTime(r.startedAt.value),
+    fmtNumber(r.durationSeconds?.value, 2),
+    fmtNumber(r.bytes.transferred ? r.bytes.transferred.value / 1e6 : undefined, 1),
+    fmtNumber(r.qemu.downtimeMs?.value, 0),
+  ];
+  return `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
+}
+
+export function landingPage({ version, telemetryPath, recent, sources }: LandingInput): string {
+  const rows = recent.length ? recent.map(row).join('\n') : '<tr><td colspan="8">No migrations recorded yet.</td></tr>';
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><title>livemig-exporter</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}</style>
+</head><body>
+<h1>livemig-exporter</h1>
+<p>Live-migration exporter ${escapeHtml(version)}: migration time, transferred bytes and downtime of QEMU/KVM virtual machines.</p>
+<ul>
+<li><a href="${escapeHtml(telemetryPath.replace(/^\//, ''))}">Metrics</a></li>
+<li><a href="api/v1/migrations">Migrations (JSON)</a></li>
+<li><a href="-/healthy">Health</a> · <a href="-/ready">Readiness</a></li>
+</ul>
+<h2>Sources</h2>
+<ul>${sources.map((s) => `<li>${escapeHtml(s)}</li>`).join('') || '<li>none configured</li>'}</ul>
+<h2>Recent migrations</h2>
+<table><tr><th>VM</th><th>hosts</th><th>result</th><th>mode</th><th>started (UTC)</th><th>duration (s)</th><th>transferred (MB)</th><th>QEMU downtime (ms)</th></tr>
+${rows}
+</table>
+</body></html>
+`;
+}

@@ -1,0 +1,74 @@
+import { LivemigError } from '../../errors.js';
+import { describeJsonType, excerpt, isPlainObject } from './framing.js';
+import { MIGRATION_STATUSES, RAM_FIELDS, type KnownMigrationStatus, type MigrationInfo, type RamStats } from './types.js';
+
+const KNOWN_STATUSES: ReadonlySet<string> = new Set(MIGRATION_STATUSES);
+
+export function isKnownStatus(status: string): status is KnownMigrationStatus {
+  return KNOWN_STATUSES.has(status);
+}
+
+/** Top-level millisecond fields of query-migrate and where they go in MigrationInfo. */
+const TIME_FIELDS = [
+  ['total-time', 'totalTimeMs'],
+  ['expected-downtime', 'expectedDowntimeMs'],
+  ['downtime', 'downtimeMs'],
+  ['setup-time', 'setupTimeMs'],
+  ['postcopy-blocktime', 'postcopyBlocktimeMs'],
+] as const;
+
+/**
+ * Maps the `return` value of `query-migrate` to MigrationInfo. Fields this exporter does not use
+ * (disk, xbzrle-cache, vfio, blocked-reasons ...) and non-numeric `ram` fields are ignored; a
+ * field it uses with the wrong type is an error, never a silent 0.
+ *
+ * @param origin names the monitor the reply came from, for the error message.
+ * @throws LivemigError LME_QMP_REPLY
+ */
+export function parseQueryMigrate(reply: unknown, origin: string): MigrationInfo {
+  if (!isPlainObject(reply)) throw replyError(origin, `expected a JSON object, got ${describeJsonType(reply)}`);
+
+  const status = reply.status;
+  if (status !== undefined && typeof status !== 'string') throw wrongType(origin, 'status', 'a string', status);
+
+  const info: MigrationInfo = { status: status ?? 'none', incoming: reply['socket-address'] !== undefined };
+  for (const [qemuName, ourName] of TIME_FIELDS) {
+    const value = reply[qemuName];
+    if (value === undefined) continue;
+    if (!isFiniteNumber(value)) throw wrongType(origin, qemuName, 'a number', value);
+    info[ourName] = value;
+  }
+
+  const errorDesc = reply['error-desc'];
+  if (errorDesc !== undefined) {
+    if (typeof errorDesc !== 'string') throw wrongType(origin, 'error-desc', 'a string', errorDesc);
+    info.errorDesc = errorDesc;
+  }
+
+  if (reply.ram !== undefined) info.ram = parseRam(reply.ram, origin);
+  return info;
+}
+
+function parseRam(ram: unknown, origin: string): RamStats {
+  if (!isPlainObject(ram)) throw wrongType(origin, 'ram', 'an object', ram);
+  const stats: RamStats = {};
+  for (const field of RAM_FIELDS) {
+    const value = ram[field];
+    if (value === undefined) continue;
+    if (!isFiniteNumber(value)) throw wrongType(origin, `ram.${field}`, 'a number', value);
+    stats[field] = value;
+  }
+  return stats;
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+function wrongType(origin: string, field: string, expected: string, value: unknown): LivemigError {
+  return replyError(origin, `${field} should be ${expected}, got ${excerpt(JSON.stringify(value))}`);
+}
+
+function replyError(origin: string, detail: string): LivemigError {
+  return new LivemigError('LME_QMP_REPLY', [origin, detail]);
+}

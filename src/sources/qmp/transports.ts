@@ -1,0 +1,74 @@
+import { createConnection, type Socket } from 'node:net';
+import { LivemigError, errorMessage } from '../../errors.js';
+import { QmpStreamClient, type QmpSession, type QmpStreamOptions } from './client.js';
+import { describeQmpEndpoint, type QmpEndpoint } from './types.js';
+
+export { describeQmpEndpoint };
+import { VirshError, VirshQmpSession } from './virsh.js';
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+export interface OpenQmpSessionOptions extends Omit<QmpStreamOptions, 'handshakeTimeoutMs'> {
+  /** Covers everything up to a ready session: socket connect, greeting and capabilities (or virsh's first command). */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Opens a ready QMP session to one monitor.
+ * @throws LivemigError LME_QMP_CONNECT whose `cause` is the underlying error.
+ */
+export async function openQmpSession(endpoint: QmpEndpoint, options: OpenQmpSessionOptions = {}): Promise<QmpSession> {
+  const target = describeQmpEndpoint(endpoint);
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const deadline = Date.now() + connectTimeoutMs;
+  try {
+    if (endpoint.kind === 'virsh') {
+      const { commandTimeoutMs, logger } = options;
+      return await VirshQmpSession.open(endpoint, { commandTimeoutMs, logger, probeTimeoutMs: connectTimeoutMs });
+    }
+    const socket = await connectSocket(endpoint, target, connectTimeoutMs);
+    const handshakeTimeoutMs = Math.max(1, deadline - Date.now());
+    return await QmpStreamClient.open(socket, target, { ...options, handshakeTimeoutMs });
+  } catch (err) {
+    throw new LivemigError('LME_QMP_CONNECT', [target, errorMessage(err)], { cause: err });
+  }
+}
+
+function connectSocket(endpoint: Exclude<QmpEndpoint, { kind: 'virsh' }>, target: string, timeoutMs: number): Promise<Socket> {
+  const socket =
+    endpoint.kind === 'unix' ? createConnection({ path: endpoint.path }) : createConnection({ host: endpoint.host, port: endpoint.port });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new LivemigError('LME_QMP_TIMEOUT', ['(connect)', target, timeoutMs]));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeListener('error', onError);
+      resolve(socket);
+    });
+    const onError = (err: Error): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    };
+    socket.once('error', onError);
+  });
+}
+
+const GONE_ERRNOS = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE']);
+
+/**
+ * True when an error only says the QEMU is not there (exited, migrated away, not started yet):
+ * its socket is missing or refuses, the connection ended, or libvirt no longer knows the domain.
+ * Walks the `cause` chain.
+ */
+export function isQemuGone(err: unknown): boolean {
+  for (let current: unknown = err, depth = 0; current instanceof Error && depth < 8; current = current.cause, depth++) {
+    const errno = (current as NodeJS.ErrnoException).code;
+    if (typeof errno === 'string' && GONE_ERRNOS.has(errno)) return true;
+    if (current instanceof LivemigError && current.code === 'LME_QMP_CLOSED') return true;
+    if (current instanceof VirshError && current.domainGone) return true;
+  }
+  return false;
+}

@@ -1,0 +1,117 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseDurationMs } from '../../src/config/duration.js';
+import { defaultConfig, loadConfigFile, parseConfigText } from '../../src/config/load.js';
+import { LivemigError } from '../../src/errors.js';
+
+const GOOD = `
+polling:
+  idle_interval: 2s
+  migrating_interval: 50ms
+records:
+  max_count: 50
+  max_age: 7d
+state_file: /tmp/state.json
+vms:
+  - name: web-1
+    flavor: m
+    labels: { team: storage, az: nova-1 }
+    monitors:
+      - host: hv1
+        qmp: { unix: /run/qemu/web-1.qmp }
+      - host: hv2
+        qmp: { tcp: "10.0.0.2:4445" }
+      - host: hv3
+        qmp: { virsh: { domain: instance-0000000a, uri: "qemu+ssh://hv3/system" } }
+`;
+
+function errorOf(text: string): LivemigError {
+  try {
+    parseConfigText(text, 'cfg.yml');
+  } catch (err) {
+    if (err instanceof LivemigError) return err;
+    throw err;
+  }
+  throw new Error('expected the config to be refused');
+}
+
+describe('config', () => {
+  it('parses a full config into typed values in base units', () => {
+    const config = parseConfigText(GOOD, 'cfg.yml');
+    expect(config.polling).toMatchObject({ idleIntervalMs: 2000, migratingIntervalMs: 50, commandTimeoutMs: 2000 });
+    expect(config.records).toMatchObject({ maxCount: 50, maxAgeMs: 7 * 86_400_000 });
+    expect(config.stateFile).toBe('/tmp/state.json');
+    const vm = config.vms[0];
+    expect(vm?.flavor).toBe('m');
+    expect(vm?.labels).toEqual({ team: 'storage', az: 'nova-1' });
+    expect(vm?.monitors.map((m) => m.endpoint)).toEqual([
+      { kind: 'unix', path: '/run/qemu/web-1.qmp' },
+      { kind: 'tcp', host: '10.0.0.2', port: 4445 },
+      { kind: 'virsh', domain: 'instance-0000000a', uri: 'qemu+ssh://hv3/system', virshPath: 'virsh' },
+    ]);
+    expect(new Set(vm?.monitors.map((m) => m.id)).size).toBe(3);
+  });
+
+  it('has defaults that serve a compute host through libvirt', () => {
+    const config = defaultConfig();
+    expect(config.vms).toEqual([]);
+    expect(config.libvirt).toMatchObject({ discover: 'auto', uri: 'qemu:///system' });
+    expect(config.polling.migratingIntervalMs).toBe(100);
+  });
+
+  it.each([
+    ['unknown top-level key', 'bogus: 1', '(top level): unknown key "bogus"'],
+    ['bad duration', 'polling: {idle_interval: 5x}', 'polling.idle_interval: "5x" is not a duration'],
+    ['duration out of range', 'polling: {migrating_interval: 1ms}', 'polling.migrating_interval: 1ms is out of range'],
+    ['unknown transport', 'vms: [{name: a, monitors: [{host: h, qmp: {ftp: x}}]}]', 'vms[0].monitors[0].qmp: expected one of'],
+    ['bad tcp port', 'vms: [{name: a, monitors: [{host: h, qmp: {tcp: "a:99999"}}]}]', 'vms[0].monitors[0].qmp.tcp: "a:99999" is not host:port'],
+    ['no monitors', 'vms: [{name: a, monitors: []}]', 'vms[0].monitors: a VM needs at least one monitor'],
+    ['reserved label', 'vms: [{name: a, labels: {host: x}, monitors: [{host: h, qmp: {unix: /s}}]}]', 'vms[0].labels.host: "host" is set by the exporter'],
+    ['invalid label name', 'vms: [{name: a, labels: {"a-b": x}, monitors: [{host: h, qmp: {unix: /s}}]}]', '"a-b" is not a valid Prometheus label name'],
+    ['duplicate VM', 'vms: [{name: a, monitors: [{host: h, qmp: {unix: /s}}]}, {name: a, monitors: [{host: h, qmp: {unix: /t}}]}]', 'vms[1].name: duplicate VM name "a"'],
+    ['wrong type', 'records: {max_count: many}', 'records.max_count:'],
+    ['host with a shell metacharacter', 'vms: [{name: a, monitors: [{host: "h;rm", qmp: {unix: /s}}]}]', 'vms[0].monitors[0].host:'],
+  ])('refuses %s, naming the file and the key path', (_name, text, expected) => {
+    const err = errorOf(text);
+    expect(err.code).toBe('LME_CONFIG_INVALID');
+    expect(err.message).toContain('config file cfg.yml: ');
+    expect(err.message).toContain(expected);
+  });
+
+  it('refuses YAML syntax errors with the line', () => {
+    const err = errorOf('vms: [\n  - a');
+    expect(err.code).toBe('LME_CONFIG_YAML');
+    expect(err.message).toMatch(/cfg\.yml.*line \d+/);
+  });
+
+  it('refuses too many free labels (bounded cardinality)', () => {
+    const labels = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`l${i}`, 'x']));
+    const err = errorOf(JSON.stringify({ vms: [{ name: 'a', labels, monitors: [{ host: 'h', qmp: { unix: '/s' } }] }] }));
+    expect(err.message).toContain('at most 8 labels per VM');
+  });
+
+  it('names a missing file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'livemig-cfg-'));
+    await expect(loadConfigFile(join(dir, 'nope.yml'))).rejects.toThrow(/cannot read config file .*nope\.yml: ENOENT/);
+    await writeFile(join(dir, 'ok.yml'), GOOD);
+    await expect(loadConfigFile(join(dir, 'ok.yml'))).resolves.toMatchObject({ stateFile: '/tmp/state.json' });
+  });
+});
+
+describe('durations', () => {
+  it.each([
+    ['100ms', 100],
+    ['10s', 10_000],
+    ['1m30s', 90_000],
+    ['1.5s', 1500],
+    ['30d', 30 * 86_400_000],
+    ['', null],
+    ['10', null],
+    ['s', null],
+    ['10s ', null],
+  ])('%s -> %s', (text, ms) => {
+    expect(parseDurationMs(text)).toBe(ms);
+  });
+});
