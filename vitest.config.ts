@@ -8,5 +8,6 @@ export default defineConfig({
     // Integration tests start real QEMU and libvirtd; two cores cannot run many at once.
     fileParallelism: true,
     maxWorkers: 2,
+    globalSetup: ['test/global-setup.ts'],
   },
 });

@@ -89,6 +89,7 @@ export const configSchema = z
         max_age: duration('1m', '3650d').prefault('30d'),
         last_migration_ttl: duration('1m', '3650d').prefault('1h'),
         stale_migration_timeout: duration('10s', '7d').prefault('1h'),
+        postcopy_paused_timeout: duration('1s', '30d').prefault('1h'),
       })
       .prefault({}),
     state_file: z.string().min(1).nullable().default('/var/lib/livemig-exporter/state.json'),
@@ -133,7 +134,7 @@ export interface VmConfig {
 
 export interface Config {
   polling: { idleIntervalMs: number; migratingIntervalMs: number; commandTimeoutMs: number; reconnectMaxBackoffMs: number };
-  records: { maxCount: number; maxAgeMs: number; lastMigrationTtlMs: number; staleMigrationTimeoutMs: number };
+  records: { maxCount: number; maxAgeMs: number; lastMigrationTtlMs: number; staleMigrationTimeoutMs: number; postcopyPausedTimeoutMs: number };
   stateFile: string | null;
   libvirt: { discover: 'auto' | 'on' | 'off'; uri: string; virshPath: string; host: string | null; discoverIntervalMs: number };
   vms: VmConfig[];
@@ -153,6 +154,7 @@ export function toConfig(parsed: ParsedConfig): Config {
       maxAgeMs: parsed.records.max_age,
       lastMigrationTtlMs: parsed.records.last_migration_ttl,
       staleMigrationTimeoutMs: parsed.records.stale_migration_timeout,
+      postcopyPausedTimeoutMs: parsed.records.postcopy_paused_timeout,
     },
     stateFile: parsed.state_file,
     libvirt: {

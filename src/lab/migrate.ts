@@ -11,7 +11,8 @@ import type { QmpEvent } from '../sources/qmp/types.js';
  * right after `migrate`.
  */
 
-export type MigrationMode = 'precopy' | 'hybrid' | 'postcopy';
+export const MIGRATION_MODES = ['precopy', 'hybrid', 'postcopy'] as const;
+export type MigrationMode = (typeof MIGRATION_MODES)[number];
 
 export interface MigrationPlan {
   mode: MigrationMode;
@@ -75,11 +76,13 @@ export interface MigrationSides {
   destination?: QmpSession;
 }
 
-export const SOURCE_FINAL_STATUSES: readonly string[] = ['completed', 'failed', 'cancelled', 'postcopy-paused'];
-export const DESTINATION_FINAL_STATUSES: readonly string[] = ['completed', 'failed', 'cancelled', 'postcopy-paused'];
+/** Statuses a migration rests in; a destination never reports 'cancelled' (it fails, then exits). */
+export const FINAL_STATUSES: readonly string[] = ['completed', 'failed', 'cancelled', 'postcopy-paused'];
 /** How long the destination may take to report once the source failed or was cancelled. */
 export const DESTINATION_GRACE_MS = 2_000;
 const POLL_MS = 200;
+const SETTLE_ATTEMPTS = 25;
+const SETTLE_DELAY_MS = 20;
 
 export class MigrationDriver {
   private readonly source: SideWatch;
@@ -160,12 +163,12 @@ export class MigrationDriver {
     if (this.startedMonoMs === undefined) throw livemigError('LME_LAB_MIGRATION', this.uri, 'finish() before start()');
     const deadline = this.clock.monoMs() + timeoutMs;
     try {
-      const sourceStatus = await this.source.waitFor(SOURCE_FINAL_STATUSES, deadline, this.uri);
+      const sourceStatus = await this.source.waitFor(FINAL_STATUSES, deadline, this.uri);
       await this.switchTask;
       if (this.destination) {
         const destinationDeadline =
           sourceStatus === 'completed' ? deadline : Math.min(deadline, this.clock.monoMs() + DESTINATION_GRACE_MS);
-        await this.destination.waitFor(DESTINATION_FINAL_STATUSES, destinationDeadline, this.uri).catch(() => undefined);
+        await this.destination.waitFor(FINAL_STATUSES, destinationDeadline, this.uri).catch(() => undefined);
       }
       const endedMonoMs = this.clock.monoMs();
       const [source, destination] = await Promise.all([this.source.conclude(), this.destination?.conclude()]);
@@ -198,7 +201,7 @@ export class MigrationDriver {
   private async switchAfterFirstPass(): Promise<void> {
     const firstPassDone = (): boolean =>
       Math.max(0, ...this.source.passes()) >= 2 || (this.source.lastReply?.ram?.['dirty-sync-count'] ?? 0) >= 2;
-    const ended = (): boolean => SOURCE_FINAL_STATUSES.includes(this.source.status);
+    const ended = (): boolean => FINAL_STATUSES.includes(this.source.status);
     await this.source.waitUntil(() => firstPassDone() || ended(), Infinity);
     // Not when pre-copy converged first, the monitor went away or the driver was disposed.
     if (firstPassDone() && !ended() && !this.source.gone) await this.requestPostcopy(Math.max(0, ...this.source.passes()));
@@ -231,6 +234,7 @@ function checkPlan(plan: MigrationPlan): void {
   const bad = (detail: string): never => {
     throw livemigError('LME_LAB_MIGRATION', plan.uri, detail);
   };
+  if (!MIGRATION_MODES.includes(plan.mode)) bad(`mode ${String(plan.mode)} is not one of ${MIGRATION_MODES.join(', ')}`);
   if (!/^(tcp|unix|exec|fd|rdma):/.test(plan.uri)) bad('uri must be a QEMU migration URI such as tcp:127.0.0.1:4444');
   for (const [field, value] of [
     ['maxBandwidth', plan.maxBandwidth],
@@ -248,6 +252,18 @@ export function withListeningPort(uri: string, reply: QueryMigrateReply): string
   const port = reply['socket-address']?.find((address) => address.port !== undefined)?.port;
   if (!port) throw livemigError('LME_LAB_MIGRATION', uri, `destination reports no listening port: ${JSON.stringify(reply)}`);
   return `tcp:${match[1]}:${port}`;
+}
+
+/**
+ * QEMU 7.2 emits MIGRATION "completed" (and answers query-migrate with it) a moment before it
+ * computes the totals: for a few ms the source's reply says completed with total-time 0.
+ */
+function settled(reply: QueryMigrateReply): boolean {
+  return !(reply.status === 'completed' && reply.ram !== undefined && !reply['total-time']);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** One monitor's view: its events, its last status, and waits on them. */
@@ -309,7 +325,11 @@ class SideWatch {
   }
 
   async conclude(): Promise<SideObservation> {
-    if (!this.gone) await this.query().catch((err: unknown) => this.noteQueryFailure(err));
+    for (let attempt = 1; !this.gone; attempt++) {
+      const reply = await this.query().catch((err: unknown) => this.noteQueryFailure(err));
+      if (!reply || settled(reply) || attempt >= SETTLE_ATTEMPTS) break;
+      await delay(SETTLE_DELAY_MS);
+    }
     return {
       statuses: [...this.statuses],
       events: [...this.events],
@@ -340,10 +360,10 @@ class SideWatch {
     this.wake();
   }
 
-  private noteQueryFailure(err: unknown): void {
+  private noteQueryFailure(err: unknown): undefined {
     if (isQemuGone(err)) {
       this.gone = true;
-      return;
+      return undefined;
     }
     throw livemigError('LME_LAB_MIGRATION', this.session.target, `query-migrate failed: ${errorMessage(err)}`);
   }

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rm, stat } from 'node:fs/promises';
 import { LivemigError, livemigError } from '../errors.js';
 import { accelArgs, detectAccel, type Accel } from './accel.js';
+import { GUEST_IMAGE_BYTES } from './guest/build.js';
 
 /** The memory-dirtying guest (src/lab/guest/dirty.asm) and its two inputs. */
 export interface DirtyGuest {
@@ -134,6 +135,7 @@ function checkOptions(options: QemuOptions): void {
 export async function startQemu(options: QemuOptions): Promise<QemuHandle> {
   const accel = options.accel ?? detectAccel();
   const args = qemuArgs({ ...options, accel });
+  await checkImage(options.name, options.guest.image);
   const qemu = options.qemuBinary ?? QEMU_BINARY;
   const ip = options.ipBinary ?? 'ip';
   // QEMU replaces a stale socket file only when it gets there; waitForMonitor must not see the old one.
@@ -143,6 +145,17 @@ export async function startQemu(options: QemuOptions): Promise<QemuHandle> {
   const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
   await spawned(child, command, options.name);
   return new RunningQemu(child, argv, { ...options, accel });
+}
+
+/** QEMU checks the image only after it has opened its monitors, then exits: say why up front. */
+async function checkImage(name: string, image: string): Promise<void> {
+  const found = await stat(image).then(
+    (info) => `${info.size} bytes`,
+    (err: NodeJS.ErrnoException) => err.code ?? err.message,
+  );
+  if (found !== `${GUEST_IMAGE_BYTES} bytes`) {
+    throw livemigError('LME_LAB_QEMU', name, `guest image ${image} is not a ${GUEST_IMAGE_BYTES}-byte -bios image (${found})`);
+  }
 }
 
 function spawned(child: ChildProcess, command: string, name: string): Promise<void> {
@@ -205,9 +218,7 @@ class RunningQemu implements QemuHandle {
 
   async waitForGuest(marker: GuestMarker, timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
     const what = (): string => `guest line "${marker}" (guest output so far: ${JSON.stringify(this.stdout)})`;
-    await this.waitUntil(what, timeoutMs, () =>
-      this.stdout.split('\n').slice(0, -1).includes(marker),
-    );
+    await this.waitUntil(what, timeoutMs, () => this.stdout.split('\n').slice(0, -1).includes(marker));
   }
 
   waitForFilled(timeoutMs = DEFAULT_WAIT_MS): Promise<void> {

@@ -2,7 +2,7 @@
  * Turns a finished migration's state into its record: every figure with the evidence it came
  * from. Pure; the rules for each figure are documented where they are applied.
  */
-import type { RamStats } from '../sources/qmp/types.js';
+import type { MigrationInfo, RamField, RamStats } from '../sources/qmp/types.js';
 import { isPostcopyStatus, terminalResult } from './classify.js';
 import type { Evidence, Figure, MigrationMode, MigrationRecord, MigrationResult } from './record.js';
 import type { OpenMigration, Timed } from './tracker-state.js';
@@ -19,11 +19,25 @@ export interface Closing {
 }
 
 export function buildRecord(vm: string, labels: Record<string, string>, m: OpenMigration, closing: Closing): MigrationRecord {
-  const last = m.latest?.info ?? null;
-  const ram = last?.ram;
-  // Figures from the source's final reply are exact; from an earlier reply they are as of then.
-  const qmp = (field: string): Evidence => `qmp:source query-migrate ${field}${m.finalReply ? '' : ' (last reply before the end)'}`;
-  const fig = (value: number | undefined, field: string): Figure | null => (value === undefined ? null : { value, evidence: qmp(field) });
+  const final = m.finalReply ? (m.latest?.info ?? null) : null;
+  // ram figures come as one set: from the final reply when it has them ('failed' and
+  // 'cancelled' replies do not), else from the last reply before the end.
+  const full = final?.ram ? final : (m.latestFull?.info ?? null);
+  const suffix = (info: MigrationInfo | null): string => (info !== null && info === final ? '' : ' (last reply before the end)');
+  const ramEvidence = (field: string): Evidence => `qmp:source query-migrate ram.${field}${suffix(full)}`;
+  const ram = full?.ram;
+  const ramFigure = (field: RamField): Figure | null => {
+    const value = ram?.[field];
+    return value === undefined ? null : { value, evidence: ramEvidence(field) };
+  };
+  /** A top-level figure of the final reply, else of the last full reply before the end. */
+  const replyFigure = (read: (info: MigrationInfo) => number | undefined, field: string): Figure | null => {
+    for (const info of [final, full]) {
+      const value = info ? read(info) : undefined;
+      if (value !== undefined) return { value, evidence: `qmp:source query-migrate ${field}${suffix(info)}` };
+    }
+    return null;
+  };
 
   const switched = m.postcopyAt !== null || (ram?.['postcopy-bytes'] ?? 0) > 0;
   const passesBeforePostcopy = switched ? passesBeforeSwitch(m) : null;
@@ -41,16 +55,16 @@ export function buildRecord(vm: string, labels: Record<string, string>, m: OpenM
     stoppedAt: m.stoppedAt === null ? null : { value: m.stoppedAt, evidence: 'qmp:source event STOP' },
     resumedAt: m.resumedAt === null ? null : { value: m.resumedAt, evidence: 'qmp:destination event RESUME' },
     endedAt: closing.endedAt,
-    durationSeconds: duration(m, closing),
-    bytes: { transferred: fig(ram?.transferred, 'ram.transferred'), ...byteSplit(m, ram, switched, qmp) },
+    durationSeconds: duration(m, final, closing),
+    bytes: { transferred: ramFigure('transferred'), ...byteSplit(m, ram, switched, ramFigure, ramEvidence) },
     qemu: {
-      downtimeMs: fig(last?.downtimeMs, 'downtime'),
-      setupTimeMs: fig(last?.setupTimeMs, 'setup-time'),
-      totalTimeMs: fig(last?.totalTimeMs, 'total-time'),
-      postcopyRequests: fig(ram?.['postcopy-requests'], 'ram.postcopy-requests'),
-      passes: passes(m, ram, qmp),
+      downtimeMs: replyFigure((i) => i.downtimeMs, 'downtime'),
+      setupTimeMs: replyFigure((i) => i.setupTimeMs, 'setup-time'),
+      totalTimeMs: replyFigure((i) => i.totalTimeMs, 'total-time'),
+      postcopyRequests: ramFigure('postcopy-requests'),
+      passes: passes(m, ramFigure('dirty-sync-count')),
       passesBeforePostcopy,
-      errorDesc: last?.errorDesc ?? closing.errorDesc,
+      errorDesc: final?.errorDesc ?? closing.errorDesc,
     },
     statuses: [...m.marks].sort((a, b) => a.at - b.at).map(({ status, at, side }) => ({ status, at, side })),
     resumedAfterRestart: m.resumedAfterRestart,
@@ -62,14 +76,14 @@ export function timedFigure(t: Timed): Figure {
 }
 
 /**
- * One rule: QEMU's own total-time from the source's final reply when there is one (QEMU times
+ * One rule: QEMU's own total-time from the source's final reply when it has one (QEMU times
  * the migration itself, independent of the poll interval and of exporter restarts); otherwise
  * the exporter's monotonic clock from the first to the last observation; otherwise, when the
  * exporter restarted in between and no final reply came, the wall clock from start to end.
  */
-function duration(m: OpenMigration, closing: Closing): Figure {
-  const total = m.latest?.info.totalTimeMs;
-  if (m.finalReply && total !== undefined) return { value: total / 1000, evidence: 'qmp:source query-migrate total-time' };
+function duration(m: OpenMigration, final: MigrationInfo | null, closing: Closing): Figure {
+  const total = final?.totalTimeMs;
+  if (total !== undefined) return { value: total / 1000, evidence: 'qmp:source query-migrate total-time' };
   if (m.startMono !== null && closing.endMono !== null) {
     return { value: Math.max(0, closing.endMono - m.startMono) / 1000, evidence: 'exporter monotonic clock' };
   }
@@ -87,22 +101,18 @@ function byteSplit(
   m: OpenMigration,
   ram: RamStats | undefined,
   switched: boolean,
-  qmp: (field: string) => Evidence,
+  ramFigure: (field: RamField) => Figure | null,
+  ramEvidence: (field: string) => Evidence,
 ): Pick<MigrationRecord['bytes'], 'precopy' | 'postcopy' | 'downtime'> {
   const none = { precopy: null, postcopy: null, downtime: null };
-  if (ram === undefined) return none;
-  if (ram['precopy-bytes'] !== undefined) {
-    const fig = (field: 'precopy-bytes' | 'postcopy-bytes' | 'downtime-bytes'): Figure | null => {
-      const value = ram[field];
-      return value === undefined ? null : { value, evidence: qmp(`ram.${field}`) };
-    };
-    return { precopy: fig('precopy-bytes'), postcopy: fig('postcopy-bytes'), downtime: fig('downtime-bytes') };
+  if (ram?.['precopy-bytes'] !== undefined) {
+    return { precopy: ramFigure('precopy-bytes'), postcopy: ramFigure('postcopy-bytes'), downtime: ramFigure('downtime-bytes') };
   }
-  const transferred = ram.transferred;
+  const transferred = ram?.transferred;
   if (transferred === undefined) return none;
   if (!switched) {
     return {
-      precopy: { value: transferred, evidence: 'derived: all of ram.transferred, no switch to post-copy (QEMU < 7.0 reports no precopy-bytes)' },
+      precopy: { value: transferred, evidence: `derived: all of ${ramEvidence('transferred')}, no switch to post-copy (QEMU < 7.0 reports no precopy-bytes)` },
       postcopy: { value: 0, evidence: 'derived: no switch to post-copy' },
       downtime: null,
     };
@@ -111,14 +121,13 @@ function byteSplit(
   if (atSwitch === null) return none;
   return {
     precopy: { value: atSwitch, evidence: 'derived: ram.transferred of the last pre-copy reply before the switch (QEMU < 7.0 reports no precopy-bytes)' },
-    postcopy: { value: Math.max(0, transferred - atSwitch), evidence: 'derived: ram.transferred minus the pre-copy bytes' },
+    postcopy: { value: Math.max(0, transferred - atSwitch), evidence: `derived: ${ramEvidence('transferred')} minus the pre-copy bytes` },
     downtime: null,
   };
 }
 
-function passes(m: OpenMigration, ram: RamStats | undefined, qmp: (field: string) => Evidence): Figure | null {
-  const synced = ram?.['dirty-sync-count'];
-  if (synced !== undefined && (m.maxPass === null || synced >= m.maxPass)) return { value: synced, evidence: qmp('ram.dirty-sync-count') };
+function passes(m: OpenMigration, synced: Figure | null): Figure | null {
+  if (synced !== null && (m.maxPass === null || synced.value >= m.maxPass)) return synced;
   if (m.maxPass !== null) return { value: m.maxPass, evidence: 'qmp:source event MIGRATION_PASS (highest)' };
   return null;
 }

@@ -48,8 +48,6 @@ const monitorView = z.object({
   idleFingerprint: z.string().nullable(),
   /** The migration closed before its final reply: the next terminal reply is that one, not news. */
   absorbNextTerminal: z.boolean(),
-  /** Newest wall time of the migration this monitor last took part in: older reports are late. */
-  quietUntil: z.number().nullable(),
   gone: z.boolean(),
   pending: pending.nullable(),
 });
@@ -98,8 +96,10 @@ const openMigration = z.object({
   maxPass: z.number().nullable(),
   /** Highest MIGRATION_PASS when the source's events first left 'active' (the switch-over). */
   passesAtSwitchover: z.number().nullable(),
-  /** The source's newest reply that was not a late one. */
+  /** The source's newest reply that was not a late one (the final reply once finalReply is true). */
   latest: z.object({ info: migrationInfo, at: z.number() }).nullable(),
+  /** The source's newest reply with `ram` ('failed' and 'cancelled' replies carry none). */
+  latestFull: z.object({ info: migrationInfo, at: z.number() }).nullable(),
   /** ram figures of the source's last reply before leaving pre-copy. */
   lastPrecopyRam: z.object({ transferred: z.number().nullable(), dirtySyncCount: z.number().nullable() }).nullable(),
   /** ram.dirty-sync-count of the source's first reply after the switch to post-copy. */
@@ -118,6 +118,11 @@ export type OpenMigration = z.infer<typeof openMigration>;
 const vmState = z.object({
   monitors: z.record(z.string(), monitorView),
   open: openMigration.nullable(),
+  /**
+   * Newest wall time of the last closed migration. A VM migrates once at a time, so any report
+   * older than that is about a migration already closed, arriving late.
+   */
+  quietUntil: z.number().nullable(),
 });
 export type VmState = z.infer<typeof vmState>;
 
@@ -125,5 +130,5 @@ export const trackerSnapshotSchema = z.object({ vms: z.record(z.string(), vmStat
 export type TrackerSnapshot = z.infer<typeof trackerSnapshotSchema>;
 
 export function emptyVmState(): VmState {
-  return { monitors: {}, open: null };
+  return { monitors: {}, open: null, quietUntil: null };
 }

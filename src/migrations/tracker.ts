@@ -207,8 +207,8 @@ export class MigrationTracker extends EventEmitter<TrackerEvents> {
       destination: m.destination ? { host: m.destination.host, monitor: m.destination.monitor } : null,
       startedAtMs: m.startedAt.value,
       postcopyAtMs: m.postcopyAt?.at ?? null,
-      ram: m.latest?.info.ram ? { ...m.latest.info.ram } : null,
-      ramAtMs: m.latest?.info.ram ? m.latest.at : null,
+      ram: m.latestFull?.info.ram ? { ...m.latestFull.info.ram } : null,
+      ramAtMs: m.latestFull?.at ?? null,
       resumedAfterRestart: m.resumedAfterRestart,
     };
   }

@@ -106,7 +106,7 @@ export class VmMachine {
   private viewOf(monitor: string, host: string): MonitorView {
     let view = this.state.monitors[monitor];
     if (!view) {
-      view = { monitor, host, status: null, idleFingerprint: null, absorbNextTerminal: false, quietUntil: null, gone: false, pending: null };
+      view = { monitor, host, status: null, idleFingerprint: null, absorbNextTerminal: false, gone: false, pending: null };
       this.state.monitors[monitor] = view;
     }
     view.host = host;
@@ -167,7 +167,7 @@ export class VmMachine {
 
   /** A status from a monitor that is not (or no longer) a side of the open migration, if any. */
   private onUnboundStatus(view: MonitorView, status: string, r: Report): void {
-    if (this.isLate(view, r)) {
+    if (this.isLate(r)) {
       if (r.info && (status === 'none' || terminalResult(status) !== null)) this.settleIdle(view, r.info);
       return;
     }
@@ -215,7 +215,7 @@ export class VmMachine {
       m.lastWall = Math.max(m.lastWall, r.at);
       return;
     }
-    if (this.isLate(view, r)) return;
+    if (this.isLate(r)) return;
     // Only a source emits MIGRATION_PASS: whatever was open for this VM has ended.
     if (m) this.supersede(m, view, r);
     view.pending ??= newPending(r, `event MIGRATION_PASS ${pass}`);
@@ -232,7 +232,7 @@ export class VmMachine {
 
   private onResume(view: MonitorView, r: Report): void {
     const m = this.state.open;
-    if (this.isLate(view, r)) return;
+    if (this.isLate(r)) return;
     if (m) {
       const side = this.sideIn(m, view);
       // The source resumes its own guest when a switch-over fails: not the destination's RESUME.
@@ -316,6 +316,7 @@ export class VmMachine {
     m.latest = { info, at };
     const ram = info.ram;
     if (!ram) return;
+    m.latestFull = { info, at };
     const syncs = ram['dirty-sync-count'] ?? null;
     const stage = stageOf(info.status);
     if (m.postcopyAt === null && stage !== null && stage <= stageOf('device')!) {
@@ -383,11 +384,10 @@ export class VmMachine {
 
   private close(m: OpenMigration, closing: Closing): void {
     this.effects.push({ kind: 'closed', migration: m, closing });
+    this.state.quietUntil = Math.max(this.state.quietUntil ?? -Infinity, m.lastWall);
     for (const track of [m.source, m.destination]) {
       const view = track && this.state.monitors[track.monitor];
-      if (!view || track.gone) continue;
-      view.quietUntil = Math.max(view.quietUntil ?? -Infinity, m.lastWall);
-      view.pending = null;
+      if (view && !track.gone) view.pending = null;
     }
     const source = this.state.monitors[m.source.monitor];
     if (source && !m.source.gone) {
@@ -439,8 +439,12 @@ export class VmMachine {
     if (!pending || pending.hint === 'destination') return false;
     if (pending.hint === 'source') return true;
     const others = this.otherViews(view);
-    // Events alone: a monitor that went setup -> failed/cancelled with no source elsewhere.
-    if (terminal) return pending.sawSetup && !others.some((v) => v.pending?.hint === 'source');
+    // Events alone: a monitor that went from setup straight to failed/cancelled, with no source
+    // elsewhere, failed to start (a destination that was 'active' is a failed incoming side).
+    if (terminal) {
+      const beganOnly = pending.marks.every((mark) => (stageOf(mark.status) ?? 0) < ACTIVE_STAGE);
+      return pending.sawSetup && beganOnly && !others.some((v) => v.pending?.hint === 'source');
+    }
     return others.some((v) => v.pending?.hint === 'destination');
   }
 
@@ -460,7 +464,7 @@ export class VmMachine {
     const start = startOf(pending);
     const m: OpenMigration = {
       id: `${this.vm}@${Math.floor(start.value)}`,
-      startedAt: start,
+      startedAt: { value: start.value, evidence: start.evidence },
       startMono: start.mono,
       resumedAfterRestart: false,
       source: track(view),
@@ -473,6 +477,7 @@ export class VmMachine {
       maxPass: null,
       passesAtSwitchover: null,
       latest: null,
+      latestFull: null,
       lastPrecopyRam: null,
       firstPostcopySyncCount: null,
       outcome: null,
@@ -513,9 +518,9 @@ export class VmMachine {
 
   // --- idle monitors ---------------------------------------------------------------------------
 
-  /** A report older than the end of the migration this monitor last took part in. */
-  private isLate(view: MonitorView, r: Report): boolean {
-    return view.quietUntil !== null && r.at <= view.quietUntil;
+  /** A report about a migration that has already closed. */
+  private isLate(r: Report): boolean {
+    return this.state.quietUntil !== null && r.at <= this.state.quietUntil;
   }
 
   private isMissedMigration(view: MonitorView, r: Report, hint: Side | null): boolean {

@@ -1,6 +1,6 @@
 import express, { type Request, type Response } from 'express';
 import type { Logger } from '../log.js';
-import type { MigrationRecord } from '../migrations/record.js';
+import type { ActiveMigration, MigrationRecord } from '../migrations/record.js';
 import { landingPage } from './landing.js';
 
 export interface MigrationFilter {
@@ -18,8 +18,10 @@ export interface ServerDeps {
   logger: Logger;
   renderMetrics(): Promise<string>;
   metricsContentType: string;
-  /** Newest first; includes migrations still running (result null). */
+  /** Closed migrations, newest first. */
   listMigrations(filter: MigrationFilter): MigrationRecord[];
+  /** Migrations under way now. */
+  activeMigrations(): ActiveMigration[];
   getMigration(id: string): MigrationRecord | undefined;
   /** Ready once the state file is loaded and the sources are started. */
   isReady(): boolean;
@@ -48,7 +50,8 @@ export function createApp(deps: ServerDeps): express.Express {
     const filter = parseFilter(req, res);
     if (!filter) return;
     const data = deps.listMigrations(filter);
-    res.json({ status: 'success', data });
+    const running = deps.activeMigrations().filter((m) => filter.vm === undefined || m.vm === filter.vm);
+    res.json({ status: 'success', data, running });
   });
 
   app.get('/api/v1/migrations/:id', (req, res) => {
@@ -71,7 +74,8 @@ export function createApp(deps: ServerDeps): express.Express {
 
   app.get('/', (_req, res) => {
     const recent = deps.listMigrations({ limit: 20 });
-    res.type('text/html').send(landingPage({ version: deps.version, telemetryPath: deps.telemetryPath, recent, sources: deps.describeSources() }));
+    const running = deps.activeMigrations();
+    res.type('text/html').send(landingPage({ version: deps.version, telemetryPath: deps.telemetryPath, recent, running, sources: deps.describeSources() }));
   });
 
   app.use((_req: Request, res: Response) => {

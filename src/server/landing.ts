@@ -1,9 +1,10 @@
-import type { MigrationRecord } from '../migrations/record.js';
+import type { ActiveMigration, MigrationRecord } from '../migrations/record.js';
 
 interface LandingInput {
   version: string;
   telemetryPath: string;
   recent: MigrationRecord[];
+  running: ActiveMigration[];
   sources: string[];
 }
 
@@ -28,7 +29,12 @@ function row(r: MigrationRecord): string {
   return `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
 }
 
-export function landingPage({ version, telemetryPath, recent, sources }: LandingInput): string {
+function runningRow(m: ActiveMigration): string {
+  const cells = [escapeHtml(m.vm), escapeHtml(`${m.source.host} → ${m.destination?.host ?? '?'}`), escapeHtml(m.phase), fmtTime(m.startedAtMs)];
+  return `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
+}
+
+export function landingPage({ version, telemetryPath, recent, running, sources }: LandingInput): string {
   const rows = recent.length ? recent.map(row).join('\n') : '<tr><td colspan="8">No migrations recorded yet.</td></tr>';
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>livemig-exporter</title>
@@ -43,6 +49,10 @@ export function landingPage({ version, telemetryPath, recent, sources }: Landing
 </ul>
 <h2>Sources</h2>
 <ul>${sources.map((s) => `<li>${escapeHtml(s)}</li>`).join('') || '<li>none configured</li>'}</ul>
+<h2>Migrating now</h2>
+<table><tr><th>VM</th><th>hosts</th><th>phase</th><th>started (UTC)</th></tr>
+${running.length ? running.map(runningRow).join('\n') : '<tr><td colspan="4">None.</td></tr>'}
+</table>
 <h2>Recent migrations</h2>
 <table><tr><th>VM</th><th>hosts</th><th>result</th><th>mode</th><th>started (UTC)</th><th>duration (s)</th><th>transferred (MB)</th><th>QEMU downtime (ms)</th></tr>
 ${rows}

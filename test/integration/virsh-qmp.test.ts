@@ -1,9 +1,6 @@
-import { execFile } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, it, expect } from 'vitest';
 import { LivemigError } from '../../src/errors.js';
 import { QmpCommandError } from '../../src/sources/qmp/client.js';
@@ -12,95 +9,11 @@ import { isQemuGone, openQmpSession } from '../../src/sources/qmp/transports.js'
 import type { QmpEndpoint, QmpEvent } from '../../src/sources/qmp/types.js';
 import { VirshError, VirshQmpSession } from '../../src/sources/qmp/virsh.js';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
+import { domainXml, isAlive, LIBVIRT_URI, run, virsh, waitFor } from '../helpers/libvirtd.js';
 
-const run = promisify(execFile);
-const URI = 'qemu:///system';
-const LIBVIRT_SOCKET = '/run/libvirt/libvirt-sock';
-const VIRTLOGD_SOCKET = '/run/libvirt/virtlogd-sock';
 /** A name no shell would survive: spaces, both quotes, a dollar and a leading dash. */
 const DOMAIN = `-lme test 'it"s' $HOME ${process.pid}`;
-
-function virsh(...args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return run('virsh', ['-c', URI, ...args]);
-}
-
-function canConnect(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ path });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** Daemons this suite started (by PID, from their pid files); one already running is left alone. */
-const startedDaemons: { name: string; pid: number }[] = [];
-
-async function ensureDaemon(name: 'virtlogd' | 'libvirtd', socket: string): Promise<void> {
-  if (await canConnect(socket)) return;
-  await run(name, ['-d']);
-  await waitFor(() => canConnect(socket), `${name} socket ${socket}`);
-  startedDaemons.push({ name, pid: Number(readFileSync(`/run/${name}.pid`, 'utf8').trim()) });
-}
-
-async function stopStartedDaemons(): Promise<void> {
-  for (const { pid } of startedDaemons.reverse()) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      continue;
-    }
-    await waitFor(async () => !isAlive(pid), `daemon ${pid} to exit`);
-  }
-}
-
-/** A daemonized process becomes a zombie until PID 1 reaps it; a zombie counts as gone. */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-function xmlEscape(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
-}
-
-function domainXml(name: string): string {
-  let kvm = true;
-  try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-  } catch {
-    kvm = false;
-  }
-  // qemu64 without pni/svm: this nested KVM host lacks both (lab-notes.md).
-  return `<domain type='${kvm ? 'kvm' : 'qemu'}'>
-  <name>${xmlEscape(name)}</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <cpu mode='custom' match='exact' check='none'>
-    <model fallback='allow'>qemu64</model>
-    <feature policy='disable' name='pni'/>
-    <feature policy='disable' name='svm'/>
-  </cpu>
-  <on_poweroff>destroy</on_poweroff>
-  <devices/>
-</domain>
-`;
-}
+const URI = LIBVIRT_URI;
 
 async function destroyDomain(): Promise<void> {
   try {
@@ -129,8 +42,7 @@ describe.runIf(requireEnvironment(missingTools('virsh', 'libvirtd', 'virtlogd', 
     let session: VirshQmpSession;
 
     beforeAll(async () => {
-      await ensureDaemon('virtlogd', VIRTLOGD_SOCKET);
-      await ensureDaemon('libvirtd', LIBVIRT_SOCKET);
+      // libvirtd itself is started once per run by test/global-setup.ts.
       const xmlPath = join(workDir, 'domain.xml');
       writeFileSync(xmlPath, domainXml(DOMAIN));
       await virsh('create', xmlPath, '--paused');
@@ -140,7 +52,6 @@ describe.runIf(requireEnvironment(missingTools('virsh', 'libvirtd', 'virtlogd', 
     afterAll(async () => {
       await session?.close();
       await destroyDomain();
-      await stopStartedDaemons();
       rmSync(join('/var/log/libvirt/qemu', `${DOMAIN}.log`), { force: true });
       rmSync(workDir, { recursive: true, force: true });
     });

@@ -1,0 +1,267 @@
+/**
+ * Puts the exporter together: state file -> store and tracker -> QMP source (configured VMs and
+ * libvirt discovery) -> metrics -> HTTP server; and takes it apart again on SIGTERM/SIGINT.
+ * SIGHUP reloads the config file (a bad file is logged and the running config kept).
+ */
+import { access, constants, mkdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { systemClock, type Clock } from './clock.js';
+import { loadConfigFile } from './config/load.js';
+import type { Config, VmConfig } from './config/schema.js';
+import { errorMessage, livemigError } from './errors.js';
+import type { Logger } from './log.js';
+import { ExporterMetrics, type SourceHealth } from './metrics/exporter-metrics.js';
+import { persistState, type StatePersistence } from './migrations/persistence.js';
+import { moveAsideCorrupt, readStateFile, StateFileCorruptError } from './migrations/state-file.js';
+import { MigrationStore } from './migrations/store.js';
+import type { TrackerSnapshot } from './migrations/tracker-state.js';
+import { MigrationTracker, type VmMeta } from './migrations/tracker.js';
+import { createApp } from './server/app.js';
+import type { ListenAddress } from './server/listen-address.js';
+import { LibvirtDiscovery } from './sources/qmp/libvirt-discovery.js';
+import { QmpMonitor } from './sources/qmp/monitor.js';
+import { QmpSource } from './sources/qmp/source.js';
+import { VERSION } from './version.js';
+
+export interface RunOptions {
+  config: Config;
+  configFile: string | null;
+  listen: ListenAddress;
+  telemetryPath: string;
+  logger: Logger;
+  clock?: Clock;
+}
+
+const STATE_WRITE_DEBOUNCE_MS = 1000;
+
+export async function runExporter(options: RunOptions): Promise<void> {
+  const { logger, telemetryPath } = options;
+  const clock = options.clock ?? systemClock;
+  let config = options.config;
+  let ready = false;
+
+  const store = new MigrationStore({ maxRecords: config.records.maxCount, maxAgeMs: config.records.maxAgeMs, clock });
+  const restore = await loadState(config.stateFile, store, clock, logger);
+  const tracker = new MigrationTracker({
+    clock,
+    logger: logger.child({ component: 'tracker' }),
+    store,
+    vms: vmMeta(config.vms),
+    timeouts: { undecidedMs: config.records.staleMigrationTimeoutMs, pausedMs: config.records.postcopyPausedTimeoutMs },
+    ...(restore ? { restore } : {}),
+  });
+  tracker.start();
+
+  const health = new Map<string, SourceHealth>();
+  let discovered: VmConfig[] = [];
+  const watchedVms = () => [...config.vms, ...discovered];
+
+  const metrics = new ExporterMetrics(
+    {
+      monitors: () => qmp.snapshot(),
+      health: () => [...qmpHealth(), ...health.values()],
+      activeMigrations: () =>
+        tracker.activeMigrations().map((m) => ({
+          vm: m.vm,
+          phase: m.phase,
+          sourceHost: m.source.host,
+          destinationHost: m.destination?.host ?? null,
+          startedAtMs: m.startedAtMs,
+        })),
+      records: () => store.all(),
+      recordCount: () => store.size,
+      vms: () => watchedVms().map((vm) => ({ name: vm.name, flavor: vm.flavor, labels: vm.labels })),
+    },
+    clock,
+    config.records.lastMigrationTtlMs,
+  );
+  tracker.on('closed', (record) => metrics.recordClosed(record));
+
+  let persistence: StatePersistence | null = null;
+  if (config.stateFile) {
+    persistence = persistState({
+      path: config.stateFile,
+      debounceMs: STATE_WRITE_DEBOUNCE_MS,
+      tracker,
+      store,
+      clock,
+      logger,
+      onWrite: (ok) => metrics.stateFileWritten(ok),
+    });
+  }
+
+  const qmp = new QmpSource({
+    clock,
+    logger: logger.child({ component: 'qmp' }),
+    idleIntervalMs: config.polling.idleIntervalMs,
+    migratingIntervalMs: config.polling.migratingIntervalMs,
+    commandTimeoutMs: config.polling.commandTimeoutMs,
+    createMonitor: (endpoint, target) =>
+      new QmpMonitor({
+        endpoint,
+        logger: logger.child({ component: 'qmp', monitor: target }),
+        sessionOptions: { commandTimeoutMs: config.polling.commandTimeoutMs, connectTimeoutMs: config.polling.commandTimeoutMs },
+        backoff: { baseMs: Math.min(500, config.polling.reconnectMaxBackoffMs), capMs: config.polling.reconnectMaxBackoffMs },
+      }),
+    onObservation: (observation) => tracker.observe(observation),
+    onError: (host, reason) => metrics.sourceError('qmp', host, reason),
+  });
+  function qmpHealth(): SourceHealth[] {
+    return [...qmp.hostHealth()].map(([host, up]) => ({ source: 'qmp', host, up }));
+  }
+
+  let discovery: LibvirtDiscovery | null = null;
+  const startDiscovery = async (current: Config) => {
+    const mode = current.libvirt.discover;
+    if (mode === 'off') return;
+    const host = current.libvirt.host ?? hostname();
+    if (mode === 'auto' && !(await onPath(current.libvirt.virshPath))) {
+      logger.info({ virsh: current.libvirt.virshPath }, 'libvirt not found (no virsh on PATH): not watching libvirt domains');
+      return;
+    }
+    discovery = new LibvirtDiscovery({
+      virshPath: current.libvirt.virshPath,
+      uri: current.libvirt.uri,
+      host,
+      intervalMs: current.libvirt.discoverIntervalMs,
+      timeoutMs: current.polling.commandTimeoutMs * 5,
+      logger: logger.child({ component: 'libvirt' }),
+      onHealth: (up) => health.set(`libvirt\u0000${host}`, { source: 'libvirt', host, up }),
+      onDomains: async (vms) => {
+        // A configured VM of the same name wins over the discovered domain.
+        const configured = new Set(config.vms.map((vm) => vm.name));
+        discovered = vms.filter((vm) => !configured.has(vm.name));
+        await qmp.setVms(watchedVms());
+      },
+    });
+    await discovery.start();
+  };
+
+  await qmp.setVms(config.vms);
+  await startDiscovery(config);
+  if (watchedVms().length === 0) {
+    logger.info(
+      { libvirt: config.libvirt.discover },
+      'watching no VMs: none configured and no libvirt domains found; serving metrics and the API anyway',
+    );
+  } else {
+    logger.info({ vms: watchedVms().map((vm) => vm.name) }, 'watching VMs');
+  }
+
+  const app = createApp({
+    telemetryPath,
+    version: VERSION,
+    logger,
+    metricsContentType: metrics.contentType,
+    renderMetrics: () => metrics.render(),
+    listMigrations: (f) => store.query({ ...(f.vm ? { vm: f.vm } : {}), ...(f.from !== undefined ? { fromMs: f.from } : {}), ...(f.to !== undefined ? { toMs: f.to } : {}) }).slice(0, f.limit),
+    getMigration: (id) => store.get(id),
+    activeMigrations: () => tracker.activeMigrations(),
+    isReady: () => ready,
+    describeSources: () => [
+      `QMP: ${[...qmp.snapshot()].length} monitors of ${watchedVms().length} VMs (${[...qmp.snapshot()].filter((s) => s.up).length} connected)`,
+      `libvirt discovery: ${config.libvirt.discover}${discovery ? ` (${config.libvirt.uri})` : ' (inactive)'}`,
+      `state file: ${config.stateFile ?? 'none (records kept in memory only)'}`,
+    ],
+  });
+  const server = await listen(app, options.listen);
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  logger.info({ url: `http://${shownHost}:${address.port}`, telemetryPath, version: VERSION }, 'listening');
+  ready = true;
+
+  const reload = async () => {
+    if (!options.configFile) {
+      logger.info('SIGHUP: no config file to reload');
+      return;
+    }
+    try {
+      const next = await loadConfigFile(options.configFile);
+      config = { ...next, stateFile: config.stateFile, records: config.records, polling: config.polling, libvirt: config.libvirt };
+      tracker.setVms(vmMeta(watchedVms()));
+      await qmp.setVms(watchedVms());
+      logger.info({ file: options.configFile, vms: config.vms.length }, 'config reloaded (VMs; other sections apply on restart)');
+    } catch (err) {
+      logger.error({ file: options.configFile, err: errorMessage(err) }, 'config reload failed; keeping the running config');
+    }
+  };
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      ready = false;
+      server.close();
+      server.closeAllConnections();
+      discovery?.stop();
+      tracker.stop();
+      await qmp.stop();
+      if (persistence) {
+        try {
+          await persistence.flush();
+        } catch (err) {
+          logger.error({ err: errorMessage(err) }, 'state file not written at shutdown');
+        }
+      }
+      resolve();
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.on('SIGHUP', () => void reload());
+  });
+}
+
+function vmMeta(vms: readonly VmConfig[]): VmMeta[] {
+  return vms.map((vm) => ({ name: vm.name, labels: { ...vm.labels, ...(vm.flavor ? { flavor: vm.flavor } : {}) } }));
+}
+
+/** Reads the state file into the store; returns the tracker's saved state. A corrupt file is moved aside. */
+async function loadState(path: string | null, store: MigrationStore, clock: Clock, logger: Logger): Promise<TrackerSnapshot | undefined> {
+  if (!path) return undefined;
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    const content = await readStateFile(path);
+    if (!content) {
+      logger.info({ path }, 'no state file yet; starting empty');
+      return undefined;
+    }
+    store.load(content.records);
+    logger.info({ path, records: store.size, savedAt: new Date(content.savedAtMs).toISOString() }, 'state file loaded');
+    return content.tracker;
+  } catch (err) {
+    if (err instanceof StateFileCorruptError) {
+      const movedTo = await moveAsideCorrupt(path, clock.wallMs());
+      logger.error({ path, movedTo, err: errorMessage(err) }, 'state file unusable; moved aside, starting empty');
+      return undefined;
+    }
+    logger.error({ path, err: errorMessage(err) }, 'state file cannot be read; records will not survive a restart until this is fixed');
+    return undefined;
+  }
+}
+
+function listen(app: ReturnType<typeof createApp>, address: ListenAddress): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer(app);
+    server.listen({ port: address.port, ...(address.host ? { host: address.host } : {}) });
+    server.once('listening', () => resolve(server));
+    server.once('error', (err) => reject(livemigError('LME_LISTEN', `${address.host ?? ''}:${address.port}`, err)));
+  });
+}
+
+async function onPath(binary: string): Promise<boolean> {
+  const dirs = binary.includes('/') ? [''] : (process.env.PATH ?? '').split(':');
+  for (const dir of dirs) {
+    try {
+      await access(dir ? `${dir}/${binary}` : binary, constants.X_OK);
+      return true;
+    } catch {
+      // try the next directory
+    }
+  }
+  return false;
+}
