@@ -118,33 +118,65 @@ export function spawnTsx(file: string, args: readonly string[]): ChildProcess {
   });
 }
 
-/** Resolves with the child's first stdout line (its "ready" line, or its report). */
-export function firstLine(child: ChildProcess, timeoutMs: number, what: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`${what}: no output within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString('utf8');
-      const newline = text.indexOf('\n');
-      if (newline === -1) return;
-      cleanup();
-      resolve(text.slice(0, newline));
-    };
-    const onExit = (code: number | null, signal: string | null) => {
-      cleanup();
-      reject(new Error(`${what}: exited (${code ?? signal}) before its first line`));
-    };
-    const cleanup = () => {
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      child.off('exit', onExit);
-    };
-    child.stdout?.on('data', onData);
-    child.once('exit', onExit);
-  });
+/** Reads a child's stdout line by line: its "ready" line, then its report. */
+export class LineReader {
+  private buffer = '';
+  private readonly lines: string[] = [];
+  private waiter: ((line: string | null) => void) | null = null;
+  private ended = false;
+
+  constructor(
+    private readonly child: ChildProcess,
+    private readonly what: string,
+  ) {
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => {
+      this.buffer += chunk;
+      let newline: number;
+      while ((newline = this.buffer.indexOf('\n')) !== -1) {
+        this.deliver(this.buffer.slice(0, newline));
+        this.buffer = this.buffer.slice(newline + 1);
+      }
+    });
+    child.once('exit', () => {
+      this.ended = true;
+      this.waiter?.(null);
+      this.waiter = null;
+    });
+  }
+
+  /** The next line; rejects on timeout or when the child exits first. */
+  next(timeoutMs: number): Promise<string> {
+    const queued = this.lines.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (this.ended) return Promise.reject(new Error(`${this.what}: exited (${this.child.exitCode ?? this.child.signalCode})`));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = null;
+        reject(new Error(`${this.what}: no output within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiter = (line) => {
+        clearTimeout(timer);
+        if (line === null) reject(new Error(`${this.what}: exited (${this.child.exitCode ?? this.child.signalCode}) before its next line`));
+        else resolve(line);
+      };
+    });
+  }
+
+  /** Lines not read yet (what the child printed as it ended). */
+  rest(): string {
+    return [...this.lines.splice(0), this.buffer].join('\n').trim();
+  }
+
+  private deliver(line: string): void {
+    if (this.waiter) {
+      const waiter = this.waiter;
+      this.waiter = null;
+      waiter(line);
+    } else {
+      this.lines.push(line);
+    }
+  }
 }
 
 /** Ends a child this benchmark started: SIGTERM, then SIGKILL; resolves once it has exited. */

@@ -31,7 +31,7 @@ import { MigrationTracker } from '../src/migrations/tracker.js';
 import type { Observation } from '../src/observations.js';
 import { QmpMonitor } from '../src/sources/qmp/monitor.js';
 import { QmpSource } from '../src/sources/qmp/source.js';
-import { firstLine, fixed, flag, median, printHeader, ratio, spawnTsx, stopChild, table, verdict } from './common.js';
+import { fixed, flag, LineReader, printHeader, ratio, spawnTsx, stopChild, table, verdict } from './common.js';
 
 const POLLS = flag('polls', 2000);
 const WARMUP = flag('warmup', 200);
@@ -173,10 +173,15 @@ async function runBare(socket: string, commands: readonly string[]): Promise<Run
 async function startReplayPeer(dir: string): Promise<Peer> {
   const socket = join(dir, 'replay.qmp');
   const child = spawnTsx('qmp-replay-peer.ts', [socket, MIGRATE_FIXTURE, STATUS_FIXTURE]);
-  const ready = await firstLine(child, 20_000, 'replay peer');
-  if (ready !== 'ready') throw new Error(`replay peer said ${JSON.stringify(ready)}`);
-  let out = '';
-  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+  const reader = new LineReader(child, 'replay peer');
+  const ready = await reader.next(20_000).catch(async (err: unknown) => {
+    await stopChild(child);
+    throw err;
+  });
+  if (ready !== 'ready') {
+    await stopChild(child);
+    throw new Error(`replay peer said ${JSON.stringify(ready)}`);
+  }
   return {
     name: 'replay',
     describe: `replay peer (child process), QEMU 7.2 capture: ${MIGRATE_FIXTURE} + ${STATUS_FIXTURE}`,
@@ -184,7 +189,7 @@ async function startReplayPeer(dir: string): Promise<Peer> {
     commandsPerPoll: ['query-migrate', 'query-status'],
     stop: async () => {
       await stopChild(child);
-      return out.trim();
+      return reader.rest();
     },
   };
 }

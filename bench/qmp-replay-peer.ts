@@ -14,11 +14,12 @@ import { rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { qemuJson, readFixture } from './common.js';
 
-const [socketPath, migrateFixture, statusFixture] = process.argv.slice(2);
-if (!socketPath || !migrateFixture || !statusFixture) {
+const args = process.argv.slice(2);
+if (args.length !== 3) {
   console.error('usage: qmp-replay-peer.ts SOCKET QUERY_MIGRATE_FIXTURE QUERY_STATUS_FIXTURE');
   process.exit(2);
 }
+const [socketPath, migrateFixture, statusFixture] = args as [string, string, string];
 
 const GREETING = `${qemuJson({
   QMP: { version: { qemu: { micro: 22, minor: 2, major: 7 }, package: 'Debian 1:7.2+dfsg-7+deb12u18+b3' }, capabilities: ['oob'] },

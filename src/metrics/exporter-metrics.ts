@@ -136,8 +136,12 @@ export class ExporterMetrics {
     return { base, statusLines };
   }
 
-  private renderMonitors(w: TextWriter, monitors: MonitorState[], prefixes: MonitorPrefixes[]): void {
+  private renderMonitors(w: TextWriter, all: MonitorState[], allPrefixes: MonitorPrefixes[]): void {
     const m = METRICS;
+    // A QEMU that is gone (a source after its migration) has no status: its series end with it.
+    const live = all.map((s, i) => [s, i] as const).filter(([s]) => s.up && s.info);
+    const monitors = live.map(([s]) => s);
+    const prefixes = live.map(([, i]) => allPrefixes[i] as MonitorPrefixes);
     w.family(m.qemuStatus);
     monitors.forEach((s, i) => {
       const p = prefixes[i] as MonitorPrefixes;
@@ -174,9 +178,9 @@ export class ExporterMetrics {
       });
     }
     w.family(m.qmpMonitorUp);
-    monitors.forEach((s, i) => w.sample(m.qmpMonitorUp.name + (prefixes[i] as MonitorPrefixes).base, s.up ? 1 : 0));
+    all.forEach((s, i) => w.sample(m.qmpMonitorUp.name + (allPrefixes[i] as MonitorPrefixes).base, s.up ? 1 : 0));
     w.family(m.qmpReconnects);
-    monitors.forEach((s, i) => w.sample(m.qmpReconnects.name + (prefixes[i] as MonitorPrefixes).base, s.reconnects));
+    all.forEach((s, i) => w.sample(m.qmpReconnects.name + (allPrefixes[i] as MonitorPrefixes).base, s.reconnects));
   }
 
   private renderHealth(w: TextWriter): void {

@@ -59,6 +59,8 @@ const sideTrack = z.object({
   monitor: z.string(),
   host: z.string(),
   status: z.string().nullable(),
+  /** Time of the report that set `status`. */
+  statusAt: z.number().nullable(),
   stage: z.number(),
   gone: gone.nullable(),
 });

@@ -54,6 +54,9 @@ interface Report {
   runState?: string;
 }
 
+/** The stage of 'device': up to here the source is still in pre-copy or switching over. */
+const SWITCHOVER_STAGE = stageOf('device')!;
+
 /** Statuses kept per migration; a link that flaps in post-copy must not grow a record forever. */
 const MAX_MARKS = 256;
 
@@ -185,6 +188,8 @@ export class VmMachine {
       return;
     }
     const terminal = terminalResult(status) !== null;
+    // A migration starting after one that ended here: what was pending belongs to the old one.
+    if (!terminal && previous !== null && terminalResult(previous) !== null) view.pending = null;
     const missed = terminal && this.isMissedMigration(view, r, hint);
     // A terminal status belongs to a migration under way only if the monitor reported one since
     // it was last idle (or was idle with nothing: 'none'); otherwise it is the old one, again.
@@ -203,7 +208,9 @@ export class VmMachine {
       pushPendingMark(view.pending, status, r);
       if (!terminal) this.openFromInference();
     }
-    if (terminal && !(this.state.open && this.sideIn(this.state.open, view))) view.pending = null;
+    // An event alone does not say which side ended: the poll that follows it may still tell.
+    const undecided = r.via === 'event' && view.pending?.hint === null;
+    if (terminal && !undecided && !(this.state.open && this.sideIn(this.state.open, view))) view.pending = null;
     if (terminal && r.info) this.settleIdle(view, r.info);
   }
 
@@ -280,12 +287,19 @@ export class VmMachine {
       return;
     }
     const stage = stageOf(status);
-    if (stage !== null && stage < track.stage) return; // a late report of an earlier stage
+    // The post-copy statuses share a stage and may cycle: there the report's time tells its age.
+    const older = stage === track.stage && status !== track.status && track.statusAt !== null && r.at < track.statusAt;
+    if (stage !== null && (stage < track.stage || older)) {
+      // A late report of an earlier stage: its status is old news, its figures may still be the newest.
+      if (side === 'source' && r.info) this.noteSourceFigures(m, r.info, r.at);
+      return;
+    }
     view.status = status;
     m.lastWall = Math.max(m.lastWall, r.at);
     if (status !== track.status) {
       pushMark(m, { status, side, at: r.at, via: r.via });
       track.status = status;
+      track.statusAt = r.at;
       if (stage !== null) track.stage = stage;
     } else if (r.via === 'event') {
       preferEventTime(m, side, status, r.at);
@@ -314,16 +328,21 @@ export class VmMachine {
 
   private noteSourceReply(m: OpenMigration, info: MigrationInfo, at: number): void {
     m.latest = { info, at };
+    this.noteSourceFigures(m, info, at);
     const ram = info.ram;
     if (!ram) return;
-    m.latestFull = { info, at };
     const syncs = ram['dirty-sync-count'] ?? null;
-    const stage = stageOf(info.status);
-    if (m.postcopyAt === null && stage !== null && stage <= stageOf('device')!) {
+    // Judged by the reply's own status: the destination may have reported post-copy already.
+    const stage = stageOf(info.status) ?? 0;
+    if (stage > 0 && stage <= SWITCHOVER_STAGE) {
       m.lastPrecopyRam = { transferred: ram.transferred ?? null, dirtySyncCount: syncs };
-    } else if (m.postcopyAt !== null && m.firstPostcopySyncCount === null && syncs !== null) {
+    } else if ((isPostcopyStatus(info.status) || terminalResult(info.status) !== null) && m.firstPostcopySyncCount === null && syncs !== null) {
       m.firstPostcopySyncCount = syncs;
     }
+  }
+
+  private noteSourceFigures(m: OpenMigration, info: MigrationInfo, at: number): void {
+    if (info.ram && (m.latestFull === null || at >= m.latestFull.at)) m.latestFull = { info, at };
   }
 
   /** Closes the migration when its outcome is known, or sets the deadline it waits for. */
@@ -576,6 +595,7 @@ function foldPending(m: OpenMigration, track: SideTrack, side: Side, pending: Pe
     m.lastWall = Math.max(m.lastWall, mark.at);
     const stage = stageOf(mark.status);
     track.status = mark.status;
+    track.statusAt = mark.at;
     if (stage !== null) track.stage = Math.max(track.stage, stage);
     if (isPostcopyStatus(mark.status)) m.postcopyAt = better(m.postcopyAt, timed(side, mark.status, mark));
   }
@@ -593,7 +613,7 @@ function startOf(pending: Pending): { value: number; evidence: string; mono: num
 }
 
 function track(view: MonitorView): SideTrack {
-  return { monitor: view.monitor, host: view.host, status: null, stage: 0, gone: null };
+  return { monitor: view.monitor, host: view.host, status: null, statusAt: null, stage: 0, gone: null };
 }
 
 function rankDestination(view: MonitorView): number {

@@ -61,9 +61,12 @@ export class QemuLab {
 
   /** A source that is dirtying memory and a destination waiting for it. */
   async pair(options: { accel?: Accel; dirtyMiB?: number } = {}): Promise<{ src: Booted; dst: Booted }> {
-    const [src, dst] = await Promise.all([this.boot('src', options), this.boot('dst', { ...options, incoming: true })]);
-    await src.vm.waitForGuest('dirtying');
-    return { src, dst };
+    // allSettled: if one boot fails, the other has registered its QEMU before cleanup runs.
+    const [src, dst] = await Promise.allSettled([this.boot('src', options), this.boot('dst', { ...options, incoming: true })]);
+    if (src.status === 'rejected') throw src.reason;
+    if (dst.status === 'rejected') throw dst.reason;
+    await src.value.vm.waitForGuest('dirtying');
+    return { src: src.value, dst: dst.value };
   }
 
   track(session: QmpSession): QmpSession {

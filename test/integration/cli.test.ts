@@ -1,0 +1,48 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/exporter-process.js';
+
+describe('livemig-exporter CLI', () => {
+  it('check-config accepts a valid file with exit 0', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lme-cli-'));
+    const file = join(dir, 'ok.yml');
+    await writeFile(file, 'vms:\n  - name: a\n    monitors: [{host: h1, qmp: {unix: /run/a.qmp}}, {host: h2, qmp: {tcp: "10.0.0.2:4444"}}]\n');
+    const { code, stdout } = await runCli(['check-config', file]);
+    expect(code).toBe(0);
+    expect(stdout).toContain('valid (1 VMs, 2 QEMU monitors');
+  });
+
+  it('check-config refuses a bad file with exit 2, naming the file, key path and problem', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lme-cli-'));
+    const file = join(dir, 'bad.yml');
+    await writeFile(file, 'polling:\n  migrating_interval: fast\n');
+    const { code, stderr } = await runCli(['check-config', file]);
+    expect(code).toBe(2);
+    expect(stderr).toBe(`livemig-exporter: config file ${file}: polling.migrating_interval: "fast" is not a duration (write e.g. 100ms, 10s, 5m, 30d)\n`);
+  });
+
+  it('run refuses a bad config with exit 2 before it starts anything', async () => {
+    const { code, stderr } = await runCli(['--config', '/nonexistent/livemig.yml']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('cannot read config file /nonexistent/livemig.yml: ENOENT');
+  });
+
+  it.each([
+    [['--web.listen-address', 'nonsense'], 'flag --web.listen-address: "nonsense" is not [host]:port'],
+    [['--web.telemetry-path', 'metrics'], 'flag --web.telemetry-path: "metrics" must start with /'],
+    [['--log.level', 'loud'], "argument 'loud' is invalid"],
+    [['--no-such-flag'], "unknown option '--no-such-flag'"],
+  ])('refuses bad flags %j with exit 2', async (args, message) => {
+    const { code, stderr } = await runCli(args);
+    expect(code).toBe(2);
+    expect(stderr).toContain(message);
+  });
+
+  it('prints its version', async () => {
+    const { code, stdout } = await runCli(['--version']);
+    expect(code).toBe(0);
+    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});

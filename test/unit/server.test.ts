@@ -1,0 +1,129 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ActiveMigration, MigrationRecord } from '../../src/migrations/record.js';
+import { createApp, parseTime, type MigrationFilter } from '../../src/server/app.js';
+import { parseListenAddress } from '../../src/server/listen-address.js';
+
+function record(vm: string, startedAt: number, endedAt: number): MigrationRecord {
+  const fig = (value: number) => ({ value, evidence: 'test' });
+  return {
+    id: `${vm}@${startedAt}`,
+    vm,
+    labels: { flavor: 's' },
+    source: { host: 'a', monitor: 'a/unix:/x' },
+    destination: { host: 'b', monitor: 'b/unix:/y' },
+    result: 'completed',
+    mode: 'hybrid',
+    startedAt: fig(startedAt),
+    postcopyAt: null,
+    stoppedAt: null,
+    resumedAt: null,
+    endedAt: fig(endedAt),
+    durationSeconds: fig((endedAt - startedAt) / 1000),
+    bytes: { transferred: fig(1e6), precopy: null, postcopy: null, downtime: null },
+    qemu: { downtimeMs: null, setupTimeMs: null, totalTimeMs: null, postcopyRequests: null, passes: null, passesBeforePostcopy: null, errorDesc: null },
+    statuses: [],
+    resumedAfterRestart: false,
+  } as MigrationRecord;
+}
+
+const RECORDS = [record('<script>', 1_000_000, 1_005_000), record('vm-b', 2_000_000, 2_010_000)];
+const RUNNING = [{ id: 'vm-c@1', vm: 'vm-c', phase: 'precopy', source: { host: 'a', monitor: 'm' }, destination: null, startedAtMs: 3_000_000 } as ActiveMigration];
+let lastFilter: MigrationFilter | null = null;
+let server: Server;
+let base: string;
+
+beforeAll(async () => {
+  const app = createApp({
+    telemetryPath: '/metrics',
+    version: 'test',
+    logger: pino({ level: 'silent' }),
+    metricsContentType: 'text/plain; version=0.0.4; charset=utf-8',
+    renderMetrics: async () => 'x_total 1\n',
+    listMigrations: (f) => {
+      lastFilter = f;
+      return RECORDS.filter((r) => !f.vm || r.vm === f.vm);
+    },
+    getMigration: (id) => RECORDS.find((r) => r.id === id),
+    activeMigrations: () => RUNNING,
+    isReady: () => true,
+    describeSources: () => ['QMP: 2 monitors'],
+  });
+  server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+describe('HTTP server', () => {
+  it('serves /metrics with the exposition content type', async () => {
+    const res = await fetch(`${base}/metrics`);
+    expect(res.headers.get('content-type')).toContain('version=0.0.4');
+    expect(await res.text()).toBe('x_total 1\n');
+  });
+
+  it('lists migrations with filters, and the running ones', async () => {
+    const res = await fetch(`${base}/api/v1/migrations?vm=vm-b&from=1970-01-01T00:16:40Z&to=5000&limit=5`);
+    const body = (await res.json()) as { data: MigrationRecord[]; running: ActiveMigration[] };
+    expect(body.data.map((r) => r.vm)).toEqual(['vm-b']);
+    expect(body.running).toEqual([]);
+    expect(lastFilter).toEqual({ vm: 'vm-b', from: 1_000_000, to: 5_000_000, limit: 5 });
+    const all = (await (await fetch(`${base}/api/v1/migrations`)).json()) as { running: ActiveMigration[] };
+    expect(all.running.map((m) => m.vm)).toEqual(['vm-c']);
+  });
+
+  it.each([
+    ['from=yesterday', 'query parameter from: "yesterday" is not a time'],
+    ['limit=0', 'query parameter limit: "0" must be an integer from 1 to 10000'],
+    ['limit=abc', 'query parameter limit'],
+    ['vm=', 'query parameter vm: must be one non-empty VM name'],
+    ['vm=a&vm=b', 'query parameter vm'],
+  ])('refuses %s with 400 naming the parameter', async (query, message) => {
+    const res = await fetch(`${base}/api/v1/migrations?${query}`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toContain(message);
+  });
+
+  it('gets one migration by id, 404 for an unknown one', async () => {
+    const ok = await fetch(`${base}/api/v1/migrations/${encodeURIComponent('vm-b@2000000')}`);
+    expect(((await ok.json()) as { data: MigrationRecord }).data.vm).toBe('vm-b');
+    const missing = await fetch(`${base}/api/v1/migrations/nope`);
+    expect(missing.status).toBe(404);
+  });
+
+  it('answers health and readiness', async () => {
+    expect((await fetch(`${base}/-/healthy`)).status).toBe(200);
+    expect((await fetch(`${base}/-/ready`)).status).toBe(200);
+  });
+
+  it('has a landing page with links, running and recent migrations, escaped', async () => {
+    const html = await (await fetch(`${base}/`)).text();
+    expect(html).toContain('href="metrics"');
+    expect(html).toContain('href="api/v1/migrations"');
+    expect(html).toContain('vm-c');
+    expect(html).toContain('&lt;script&gt;');
+    expect(html).not.toContain('<script>');
+  });
+});
+
+describe('listen address and times', () => {
+  it.each([
+    [':10027', { host: undefined, port: 10027 }],
+    ['127.0.0.1:0', { host: '127.0.0.1', port: 0 }],
+    ['[::1]:9000', { host: '::1', port: 9000 }],
+  ])('parses %s', (text, expected) => {
+    expect(parseListenAddress(text)).toEqual(expected);
+  });
+
+  it.each(['10027', 'host:', ':99999', 'a:b:c'])('refuses %s naming the flag', (text) => {
+    expect(() => parseListenAddress(text)).toThrow(/flag --web.listen-address: .* is not \[host\]:port/);
+  });
+
+  it('parses RFC 3339 and Unix seconds', () => {
+    expect(parseTime('1.5')).toBe(1500);
+    expect(parseTime('2026-01-01T00:00:00Z')).toBe(Date.UTC(2026, 0, 1));
+    expect(parseTime('Monday')).toBeNull();
+  });
+});
