@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { Clock } from '../../src/clock.js';
 import type { Logger } from '../../src/log.js';
+import type { MigrationRecord } from '../../src/migrations/record.js';
 import { MigrationStore } from '../../src/migrations/store.js';
 import { MigrationTracker, type TrackerTimeouts } from '../../src/migrations/tracker.js';
 import type { TrackerSnapshot } from '../../src/migrations/tracker-state.js';
@@ -122,10 +123,11 @@ export interface Rig {
   feed(drafts: readonly Draft[]): void;
 }
 
-export function rig(options: { startWallMs?: number; restore?: TrackerSnapshot; clock?: FakeClock } = {}): Rig {
+export function rig(options: { startWallMs?: number; restore?: TrackerSnapshot; records?: MigrationRecord[]; clock?: FakeClock } = {}): Rig {
   const clock = options.clock ?? new FakeClock(options.startWallMs ?? SAMPLE_T0 - 10_000);
   const { logger, lines } = captureLogger();
   const store = new MigrationStore({ maxRecords: 100, maxAgeMs: 365 * 86_400_000, clock });
+  if (options.records) store.load(options.records);
   const tracker = new MigrationTracker({
     clock,
     logger,
