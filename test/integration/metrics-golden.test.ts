@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ExporterMetrics, type MetricsInputs } from '../../src/metrics/exporter-metrics.js';
+import { ExporterMetrics, type MetricsInputs, type VmView } from '../../src/metrics/exporter-metrics.js';
 import type { MigrationRecord } from '../../src/migrations/record.js';
 import type { MonitorState } from '../../src/sources/qmp/source.js';
 import { parseQueryMigrate } from '../../src/sources/qmp/parse.js';
@@ -75,7 +75,7 @@ function render(): Promise<string> {
     activeMigrations: () => [{ vm: 'db-1', phase: 'postcopy', sourceHost: 'hv1', destinationHost: 'hv3', startedAtMs: NOW - 4_550 }],
     records: () => [RECORD],
     recordCount: () => 1,
-    vms: () => [
+    vms: (): VmView[] => [
       { name: 'web-1', flavor: 'm', labels: { team: 'web' } },
       { name: 'db-1', flavor: 'xl', labels: {} },
     ],
