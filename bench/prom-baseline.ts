@@ -93,6 +93,9 @@ export function parseExposition(text: string): Family[] {
 export function plainRegistry(families: readonly Family[]): Registry {
   const registry = new Registry();
   for (const f of families) {
+    // A family with no series (say, no monitor reports post-copy blocktime) still needs a label
+    // name: prom-client serves an unlabelled metric that was never set as a 0 sample.
+    if (f.labelNames.length === 0 && f.samples.length === 0) f.labelNames.push('vm');
     if (f.type === 'counter') {
       const counter = new Counter({ name: f.name, help: f.help, labelNames: f.labelNames, registers: [registry] });
       for (const s of f.samples) counter.inc(s.labels, s.value);

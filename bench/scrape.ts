@@ -15,7 +15,7 @@
  * back from a child process (bench/scrape-client.ts) while perf_hooks.monitorEventLoopDelay
  * ({resolution: 1}) samples this process.
  *
- *   node --import tsx bench/scrape.ts [--scrapes 100] [--warmup 10] [--lag-seconds 5]
+ *   node --import tsx bench/scrape.ts [--scrapes 100] [--warmup 10] [--lag-seconds 5] [--case 1|2]
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -33,6 +33,8 @@ import { syntheticInputs, type Fleet } from './scrape-inputs.js';
 const SCRAPES = Math.max(50, flag('scrapes', 100));
 const WARMUP = flag('warmup', 10);
 const LAG_SECONDS = flag('lag-seconds', 5);
+/** 1 or 2 runs that case only; 0 runs both. */
+const ONLY_CASE = flag('case', 0);
 const IDLE_LAG_SECONDS = 2;
 const TTL_MS = 3_600_000;
 const TARGET_MEDIAN_MS = 20;
@@ -88,6 +90,7 @@ function listen(render: () => Promise<string>, contentType: string): Promise<Ser
     renderMetrics: render,
     metricsContentType: contentType,
     listMigrations: () => [],
+    activeMigrations: () => [],
     getMigration: () => undefined,
     isReady: () => true,
     describeSources: () => [],
@@ -187,12 +190,16 @@ async function runCase(c: Case, idle: { p50: number; p99: number; max: number })
   const sides = {
     render: () => metrics.render(),
     merged: () => merged.metrics(),
+    // What the HTTP path adds: express's res.send turns the string into a Buffer (flattening it).
+    renderHttp: async () => Buffer.from(await metrics.render(), 'utf8'),
+    mergedHttp: async () => Buffer.from(await merged.metrics(), 'utf8'),
     scrapeTime: () => metrics.renderScrapeTime(),
     plain: () => plain.metrics(),
   };
-  const times: Record<keyof typeof sides, number[]> = { render: [], merged: [], scrapeTime: [], plain: [] };
-  for (let i = 0; i < WARMUP + SCRAPES; i++) {
-    for (const key of Object.keys(sides) as (keyof typeof sides)[]) {
+  const times: Record<keyof typeof sides, number[]> = { render: [], merged: [], renderHttp: [], mergedHttp: [], scrapeTime: [], plain: [] };
+  // One side at a time, so each pays for its own garbage collection and not the other's.
+  for (const key of Object.keys(sides) as (keyof typeof sides)[]) {
+    for (let i = 0; i < WARMUP + SCRAPES; i++) {
       const ms = await timeIt(sides[key]);
       if (i >= WARMUP) times[key].push(ms);
     }
@@ -200,6 +207,8 @@ async function runCase(c: Case, idle: { p50: number; p99: number; max: number })
   const s = {
     render: summary(times.render),
     merged: summary(times.merged),
+    renderHttp: summary(times.renderHttp),
+    mergedHttp: summary(times.mergedHttp),
     scrapeTime: summary(times.scrapeTime),
     plain: summary(times.plain),
   };
@@ -226,6 +235,8 @@ async function runCase(c: Case, idle: { p50: number; p99: number; max: number })
       [
         row('full /metrics: ExporterMetrics.render()', s.render, s.merged),
         row('full /metrics: plain prom-client (baseline)', s.merged, s.merged),
+        row('full /metrics + Buffer.from: ExporterMetrics', s.renderHttp, s.mergedHttp),
+        row('full /metrics + Buffer.from: plain prom-client', s.mergedHttp, s.mergedHttp),
         row('per-VM part: renderScrapeTime()', s.scrapeTime, s.plain),
         row('per-VM part: plain Gauges registry.metrics() (baseline)', s.plain, s.plain),
       ],
@@ -275,7 +286,9 @@ async function main(): Promise<void> {
   printHeader('/metrics scrape: render time and event-loop lag');
   const idle = await idleLag();
   const verdicts: string[] = [];
-  for (const c of CASES) verdicts.push(...(await runCase(c, idle)));
+  for (const [i, c] of CASES.entries()) {
+    if (ONLY_CASE === 0 || ONLY_CASE === i + 1) verdicts.push(...(await runCase(c, idle)));
+  }
   console.log('targets:');
   for (const line of verdicts) console.log(`  ${line}`);
 }

@@ -43,6 +43,12 @@ export interface MetricsInputs {
   vms(): Iterable<VmView>;
 }
 
+/**
+ * render() yields to the event loop each time it has written about this much: 1,000 VMs are
+ * about 4 MB of text, and rendered in one go they would hold up timers and other requests.
+ */
+const YIELD_BYTES = 256 * 1024;
+
 /** Per-monitor label prefixes, computed once per (vm, host) and reused every scrape. */
 interface MonitorPrefixes {
   base: string;
@@ -108,20 +114,40 @@ export class ExporterMetrics {
 
   async render(): Promise<string> {
     const registryText = await this.registry.metrics();
-    return registryText + this.renderScrapeTime();
+    const w = new TextWriter();
+    w.raw(registryText);
+    let sinceYield = w.size;
+    for (const step of this.scrapeTimeSteps(w)) {
+      step();
+      // A large fleet renders megabytes: let timers and other requests run between families.
+      if (w.size - sinceYield >= YIELD_BYTES) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sinceYield = w.size;
+      }
+    }
+    return w.toString();
   }
 
-  /** Series computed from the sources and tracker at scrape time. Exported for the benchmark. */
+  /** Series computed from the sources and tracker at scrape time, in one go. Exported for the benchmark. */
   renderScrapeTime(): string {
     const w = new TextWriter();
-    const monitors = [...this.inputs.monitors()];
+    for (const step of this.scrapeTimeSteps(w)) step();
+    return w.toString();
+  }
+
+  /**
+   * One step per family, over the inputs as they are now: monitor states and health entries are
+   * copied, since the sources update them in place and render() yields between steps.
+   */
+  private scrapeTimeSteps(w: TextWriter): (() => void)[] {
+    const monitors = [...this.inputs.monitors()].map((s) => ({ ...s }));
     const prefixes = monitors.map((s) => this.prefixFor(s.ref.vm, s.ref.host));
     this.prefixes = new Map(monitors.map((s, i) => [prefixKey(s.ref.vm, s.ref.host), prefixes[i] as MonitorPrefixes]));
-
-    this.renderMonitors(w, monitors, prefixes);
-    this.renderHealth(w);
-    this.renderMigrations(w);
-    return w.toString();
+    const health = [...this.inputs.health()].map((h) => ({ ...h }));
+    const vms = [...this.inputs.vms()];
+    const active = [...this.inputs.activeMigrations()];
+    const last = this.lastPerVm();
+    return [...this.monitorSteps(w, monitors, prefixes), ...this.healthSteps(w, health, vms), ...this.migrationSteps(w, active, last)];
   }
 
   private prefixFor(vm: string, host: string): MonitorPrefixes {
@@ -136,24 +162,27 @@ export class ExporterMetrics {
     return { base, statusLines };
   }
 
-  private renderMonitors(w: TextWriter, all: MonitorState[], allPrefixes: MonitorPrefixes[]): void {
+  private monitorSteps(w: TextWriter, all: MonitorState[], allPrefixes: MonitorPrefixes[]): (() => void)[] {
     const m = METRICS;
     // A QEMU that is gone (a source after its migration) has no status: its series end with it.
     const live = all.map((s, i) => [s, i] as const).filter(([s]) => s.up && s.info);
     const monitors = live.map(([s]) => s);
     const prefixes = live.map(([, i]) => allPrefixes[i] as MonitorPrefixes);
-    w.family(m.qemuStatus);
-    monitors.forEach((s, i) => {
-      const p = prefixes[i] as MonitorPrefixes;
-      const status = s.info?.status ?? 'none';
-      const block = p.statusLines.get(status);
-      if (block) {
-        w.raw(block);
-      } else {
-        // An unknown status (a newer QEMU) is kept visible rather than dropped.
-        w.raw((p.statusLines.get('none') as string).replace(/status="none"\} 1/, 'status="none"} 0'));
-        w.sampleWith(m.qemuStatus.name + p.base, 'status', status, 1);
-      }
+    const steps: (() => void)[] = [];
+    steps.push(() => {
+      w.family(m.qemuStatus);
+      monitors.forEach((s, i) => {
+        const p = prefixes[i] as MonitorPrefixes;
+        const status = s.info?.status ?? 'none';
+        const block = p.statusLines.get(status);
+        if (block) {
+          w.raw(block);
+        } else {
+          // An unknown status (a newer QEMU) is kept visible rather than dropped.
+          w.raw((p.statusLines.get('none') as string).replace(/status="none"\} 1/, 'status="none"} 0'));
+          w.sampleWith(m.qemuStatus.name + p.base, 'status', status, 1);
+        }
+      });
     });
 
     const timeGauges = [
@@ -164,87 +193,114 @@ export class ExporterMetrics {
       [m.qemuPostcopyBlocktime, (s: MonitorState) => s.info?.postcopyBlocktimeMs],
     ] as const;
     for (const [def, read] of timeGauges) {
-      w.family(def);
-      monitors.forEach((s, i) => {
-        const ms = read(s);
-        if (ms !== undefined) w.sample(def.name + (prefixes[i] as MonitorPrefixes).base, ms / 1000);
+      steps.push(() => {
+        w.family(def);
+        monitors.forEach((s, i) => {
+          const ms = read(s);
+          if (ms !== undefined) w.sample(def.name + (prefixes[i] as MonitorPrefixes).base, ms / 1000);
+        });
       });
     }
     for (const ram of RAM_METRICS) {
-      w.family({ name: ram.name, help: ram.help, type: 'gauge' });
-      monitors.forEach((s, i) => {
-        const value = s.info?.ram?.[ram.field];
-        if (value !== undefined) w.sample(ram.name + (prefixes[i] as MonitorPrefixes).base, value * ram.scale);
+      steps.push(() => {
+        w.family({ name: ram.name, help: ram.help, type: 'gauge' });
+        monitors.forEach((s, i) => {
+          const value = s.info?.ram?.[ram.field];
+          if (value !== undefined) w.sample(ram.name + (prefixes[i] as MonitorPrefixes).base, value * ram.scale);
+        });
       });
     }
-    w.family(m.qmpMonitorUp);
-    all.forEach((s, i) => w.sample(m.qmpMonitorUp.name + (allPrefixes[i] as MonitorPrefixes).base, s.up ? 1 : 0));
-    w.family(m.qmpReconnects);
-    all.forEach((s, i) => w.sample(m.qmpReconnects.name + (allPrefixes[i] as MonitorPrefixes).base, s.reconnects));
+    steps.push(() => {
+      w.family(m.qmpMonitorUp);
+      all.forEach((s, i) => w.sample(m.qmpMonitorUp.name + (allPrefixes[i] as MonitorPrefixes).base, s.up ? 1 : 0));
+    });
+    steps.push(() => {
+      w.family(m.qmpReconnects);
+      all.forEach((s, i) => w.sample(m.qmpReconnects.name + (allPrefixes[i] as MonitorPrefixes).base, s.reconnects));
+    });
+    return steps;
   }
 
-  private renderHealth(w: TextWriter): void {
-    const def = METRICS.sourceUp;
-    w.family(def);
-    for (const h of this.inputs.health()) {
-      w.sample(seriesPrefix(def.name, [['source', h.source], ['host', h.host]]), h.up ? 1 : 0);
-    }
-    w.family(METRICS.vmInfo);
-    for (const vm of this.inputs.vms()) {
-      const labels: [string, string][] = [['vm', vm.name], ['flavor', vm.flavor], ...Object.entries(vm.labels)];
-      w.sample(seriesPrefix(METRICS.vmInfo.name, labels), 1);
-    }
+  private healthSteps(w: TextWriter, health: SourceHealth[], vms: VmView[]): (() => void)[] {
+    return [
+      () => {
+        const def = METRICS.sourceUp;
+        w.family(def);
+        for (const h of health) {
+          w.sample(seriesPrefix(def.name, [['source', h.source], ['host', h.host]]), h.up ? 1 : 0);
+        }
+      },
+      () => {
+        w.family(METRICS.vmInfo);
+        for (const vm of vms) {
+          const labels: [string, string][] = [['vm', vm.name], ['flavor', vm.flavor], ...Object.entries(vm.labels)];
+          w.sample(seriesPrefix(METRICS.vmInfo.name, labels), 1);
+        }
+      },
+    ];
   }
 
-  private renderMigrations(w: TextWriter): void {
+  private migrationSteps(w: TextWriter, active: ActiveMigrationView[], last: MigrationRecord[]): (() => void)[] {
     const m = METRICS;
-    const active = [...this.inputs.activeMigrations()];
-    w.family(m.migrationPhase);
-    for (const a of active) {
-      const prefix = seriesPrefix(m.migrationPhase.name, [['vm', a.vm]]);
-      const known = (MIGRATION_PHASES as readonly string[]).includes(a.phase);
-      for (const phase of MIGRATION_PHASES) w.sampleWith(prefix, 'phase', phase, phase === a.phase ? 1 : 0);
-      if (!known) w.sampleWith(prefix, 'phase', a.phase, 1);
-    }
-    w.family(m.migrationInProgress);
-    for (const a of active) {
-      w.sample(seriesPrefix(m.migrationInProgress.name, [['vm', a.vm], ['source_host', a.sourceHost], ['destination_host', a.destinationHost ?? '']]), 1);
-    }
-    w.family(m.migrationStarted);
-    for (const a of active) w.sample(seriesPrefix(m.migrationStarted.name, [['vm', a.vm]]), a.startedAtMs / 1000);
+    const steps: (() => void)[] = [];
+    steps.push(() => {
+      w.family(m.migrationPhase);
+      for (const a of active) {
+        const prefix = seriesPrefix(m.migrationPhase.name, [['vm', a.vm]]);
+        const known = (MIGRATION_PHASES as readonly string[]).includes(a.phase);
+        for (const phase of MIGRATION_PHASES) w.sampleWith(prefix, 'phase', phase, phase === a.phase ? 1 : 0);
+        if (!known) w.sampleWith(prefix, 'phase', a.phase, 1);
+      }
+    });
+    steps.push(() => {
+      w.family(m.migrationInProgress);
+      for (const a of active) {
+        w.sample(seriesPrefix(m.migrationInProgress.name, [['vm', a.vm], ['source_host', a.sourceHost], ['destination_host', a.destinationHost ?? '']]), 1);
+      }
+    });
+    steps.push(() => {
+      w.family(m.migrationStarted);
+      for (const a of active) w.sample(seriesPrefix(m.migrationStarted.name, [['vm', a.vm]]), a.startedAtMs / 1000);
+    });
 
-    const last = this.lastPerVm();
-    w.family(m.lastInfo);
-    for (const r of last) {
-      w.sample(
-        seriesPrefix(m.lastInfo.name, [
-          ['vm', r.vm],
-          ['result', r.result ?? ''],
-          ['mode', r.mode],
-          ['source_host', r.source.host],
-          ['destination_host', r.destination?.host ?? ''],
-        ]),
-        1,
-      );
-    }
+    steps.push(() => {
+      w.family(m.lastInfo);
+      for (const r of last) {
+        w.sample(
+          seriesPrefix(m.lastInfo.name, [
+            ['vm', r.vm],
+            ['result', r.result ?? ''],
+            ['mode', r.mode],
+            ['source_host', r.source.host],
+            ['destination_host', r.destination?.host ?? ''],
+          ]),
+          1,
+        );
+      }
+    });
     const perVm = [
       [m.lastEnd, (r: MigrationRecord) => (r.endedAt ? r.endedAt.value / 1000 : undefined)],
       [m.lastDuration, (r: MigrationRecord) => r.durationSeconds?.value],
       [m.lastQemuDowntime, (r: MigrationRecord) => (r.qemu.downtimeMs ? r.qemu.downtimeMs.value / 1000 : undefined)],
     ] as const;
     for (const [def, read] of perVm) {
-      w.family(def);
+      steps.push(() => {
+        w.family(def);
+        for (const r of last) {
+          const value = read(r);
+          if (value !== undefined) w.sample(seriesPrefix(def.name, [['vm', r.vm]]), value);
+        }
+      });
+    }
+    steps.push(() => {
+      w.family(m.lastTransferred);
       for (const r of last) {
-        const value = read(r);
-        if (value !== undefined) w.sample(seriesPrefix(def.name, [['vm', r.vm]]), value);
+        const prefix = seriesPrefix(m.lastTransferred.name, [['vm', r.vm]]);
+        const parts = [['total', r.bytes.transferred], ['precopy', r.bytes.precopy], ['postcopy', r.bytes.postcopy], ['downtime', r.bytes.downtime]] as const;
+        for (const [phase, figure] of parts) if (figure) w.sampleWith(prefix, 'phase', phase, figure.value);
       }
-    }
-    w.family(m.lastTransferred);
-    for (const r of last) {
-      const prefix = seriesPrefix(m.lastTransferred.name, [['vm', r.vm]]);
-      const parts = [['total', r.bytes.transferred], ['precopy', r.bytes.precopy], ['postcopy', r.bytes.postcopy], ['downtime', r.bytes.downtime]] as const;
-      for (const [phase, figure] of parts) if (figure) w.sampleWith(prefix, 'phase', phase, figure.value);
-    }
+    });
+    return steps;
   }
 
   /** The newest closed record per VM, if it ended within the TTL: per-VM series expire. */

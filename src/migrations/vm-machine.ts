@@ -15,29 +15,15 @@
  */
 import type { Observation, QmpEventObservation } from '../observations.js';
 import type { MigrationInfo } from '../sources/qmp/types.js';
-import {
-  ACTIVE_STAGE,
-  isKnownStatus,
-  isPostcopyStatus,
-  phaseOf,
-  replyFingerprint,
-  sideOfReply,
-  stageOf,
-  terminalResult,
-  type Side,
-} from './classify.js';
+import { ACTIVE_STAGE, isKnownStatus, isPostcopyStatus, phaseOf, replyFingerprint, sideOfReply, stageOf, terminalResult, type Side } from './classify.js';
 import type { Closing } from './figures.js';
-import type { MigrationPhase, MigrationResult } from './record.js';
-import type { DeadlineKind, Mark, MonitorView, OpenMigration, Outcome, Pending, SideTrack, Timed, VmState } from './tracker-state.js';
+import { better, foldPending, newPending, noteEvidence, preferEventTime, pushMark, pushPendingMark, sideTrack, startOf, timed, type Stamp } from './marks.js';
+import { betterOutcome, closingAtDeadline, decide, supersededClosing, type OutcomeTimeouts } from './outcome.js';
+import type { MigrationPhase } from './record.js';
+import type { MonitorView, OpenMigration, Outcome, VmState } from './tracker-state.js';
 
-export interface MachineTimeouts {
-  /** After a terminal status by event (or 'completed' on the destination): wait this long for the source's final reply. */
-  finalReplyMs: number;
-  /** The source went away (or the destination alone reported failure) and nothing decides the outcome: close as failed. */
-  undecidedMs: number;
-  /** Post-copy paused without recovering for this long: close as postcopy-paused. */
-  pausedMs: number;
-}
+/** See outcome.ts for what each timeout waits for. */
+export type MachineTimeouts = OutcomeTimeouts;
 
 export type MachineEffect =
   | { kind: 'started'; migration: OpenMigration }
@@ -46,19 +32,13 @@ export type MachineEffect =
   | { kind: 'unknown-status'; status: string; monitor: string }
   | { kind: 'notice'; message: string; id: string };
 
-interface Report {
-  via: 'event' | 'poll';
-  at: number;
-  mono: number | null;
+interface Report extends Stamp {
   info?: MigrationInfo;
   runState?: string;
 }
 
 /** The stage of 'device': up to here the source is still in pre-copy or switching over. */
 const SWITCHOVER_STAGE = stageOf('device')!;
-
-/** Statuses kept per migration; a link that flaps in post-copy must not grow a record forever. */
-const MAX_MARKS = 256;
 
 export class VmMachine {
   private effects: MachineEffect[] = [];
@@ -196,7 +176,7 @@ export class VmMachine {
     const fresh = !terminal || view.pending !== null || previous === 'none' || missed;
     if (fresh) {
       view.pending ??= newPending(r, status);
-      noteEvidence(view.pending, status, hint, r);
+      noteEvidence(view.pending, status, hint, r, r.info?.totalTimeMs);
       if (!terminal) view.absorbNextTerminal = false;
     }
     const m = this.state.open;
@@ -317,7 +297,7 @@ export class VmMachine {
       const outcome: Outcome = { result, at: r.at, mono: r.mono, via: r.via, status };
       if (side === 'source') {
         m.outcome = betterOutcome(m.outcome, outcome);
-        if (r.via === 'poll') m.finalReply = true;
+        if (r.info && isFinalReply(r.info)) m.finalReply = true;
       } else {
         m.destinationOutcome = betterOutcome(m.destinationOutcome, outcome);
       }
@@ -347,58 +327,18 @@ export class VmMachine {
 
   /** Closes the migration when its outcome is known, or sets the deadline it waits for. */
   private decide(m: OpenMigration): void {
-    const { finalReplyMs, undecidedMs, pausedMs } = this.timeouts;
-    if (m.outcome) {
-      if (m.finalReply || m.source.gone) return this.close(m, fromOutcome(m.outcome, 'source'));
-      return this.setDeadline(m, 'final-reply', this.now + finalReplyMs);
-    }
-    const dst = m.destinationOutcome;
-    if (m.source.gone) {
-      const gone = m.source.gone;
-      const end = { at: gone.at, mono: gone.mono, endEvidence: `exporter: source monitor went away (${gone.reason})` };
-      if (m.source.status === 'postcopy-paused') {
-        return this.close(m, closing('postcopy-paused', { ...end, resultEvidence: 'qmp:source postcopy-paused when its monitor went away', errorDesc: 'the source QEMU went away while post-copy was paused: the guest cannot be recovered' }));
-      }
-      if (dst) return this.close(m, fromOutcome(dst, 'destination'));
-      if (m.destination?.status === 'postcopy-paused') {
-        return this.close(m, closing('postcopy-paused', { ...end, resultEvidence: 'qmp:destination postcopy-paused after the source went away', errorDesc: 'the source QEMU went away during post-copy; the destination is paused' }));
-      }
-      return this.setDeadline(m, 'undecided', gone.at + undecidedMs);
-    }
-    // The destination's 'completed' is as good as the source's; its failure waits for the source's word.
-    if (dst) return this.setDeadline(m, dst.result === 'completed' ? 'final-reply' : 'undecided', this.now + (dst.result === 'completed' ? finalReplyMs : undecidedMs));
-    if (m.pausedSince !== null) return this.setDeadline(m, 'paused', m.pausedSince + pausedMs);
-    m.deadline = null;
-  }
-
-  private setDeadline(m: OpenMigration, kind: DeadlineKind, at: number): void {
-    if (m.deadline?.kind !== kind) m.deadline = { kind, at };
+    const decision = decide(m, this.now, this.timeouts);
+    if (decision.kind === 'close') return this.close(m, decision.closing);
+    // A deadline keeps its time while the same thing is awaited: repeated reports do not push it.
+    if (decision.deadline === null || m.deadline?.kind !== decision.deadline.kind) m.deadline = decision.deadline;
   }
 
   private expire(): void {
     const m = this.state.open;
     if (!m?.deadline || this.now < m.deadline.at) return;
-    const end = { at: this.now, mono: null };
-    switch (m.deadline.kind) {
-      case 'final-reply':
-        if (m.outcome) return this.close(m, fromOutcome(m.outcome, 'source'));
-        if (m.destinationOutcome) return this.close(m, fromOutcome(m.destinationOutcome, 'destination'));
-        m.deadline = null;
-        return;
-      case 'undecided': {
-        if (m.destinationOutcome) return this.close(m, fromOutcome(m.destinationOutcome, 'destination'));
-        const seconds = Math.round(this.timeouts.undecidedMs / 1000);
-        const errorDesc = m.source.gone
-          ? `the source monitor went away (${m.source.gone.reason}) before a final status, and the destination reported no outcome within ${seconds} s`
-          : `no outcome reported within ${seconds} s`;
-        return this.close(m, closing('failed', { ...end, resultEvidence: 'exporter: undecided timeout', endEvidence: 'exporter: closed by the undecided timeout', errorDesc }));
-      }
-      case 'paused': {
-        const seconds = Math.round(this.timeouts.pausedMs / 1000);
-        const errorDesc = `still postcopy-paused after ${seconds} s without recovering`;
-        return this.close(m, closing('postcopy-paused', { ...end, resultEvidence: 'exporter: paused timeout', endEvidence: 'exporter: closed by the paused timeout', errorDesc }));
-      }
-    }
+    const closing = closingAtDeadline(m, m.deadline.kind, this.now, this.timeouts);
+    if (closing) this.close(m, closing);
+    else m.deadline = null;
   }
 
   private close(m: OpenMigration, closing: Closing): void {
@@ -419,22 +359,8 @@ export class VmMachine {
 
   /** Ends the open migration because another migration of the VM has begun from `view`. */
   private supersede(m: OpenMigration, view: MonitorView, r: Report): void {
-    const fromDestination = m.destination?.monitor === view.monitor;
     this.effects.push({ kind: 'notice', id: m.id, message: `a new migration started from ${view.host} before this one reported its outcome` });
-    if (m.outcome) return this.close(m, fromOutcome(m.outcome, 'source'));
-    if (m.destinationOutcome) return this.close(m, fromOutcome(m.destinationOutcome, 'destination'));
-    const end = { at: r.at, mono: r.mono, endEvidence: `exporter: a new migration started from ${view.host}` };
-    if (fromDestination) {
-      return this.close(m, closing('completed', { ...end, resultEvidence: 'qmp:destination became the source of a new migration (the guest ran there)', errorDesc: null }));
-    }
-    this.close(
-      m,
-      closing('failed', {
-        ...end,
-        resultEvidence: `qmp:${view.host} started a new migration`,
-        errorDesc: `superseded: a new migration of the VM started from ${view.host} before this one reported an outcome`,
-      }),
-    );
+    this.close(m, supersededClosing(m, view.host, m.destination?.monitor === view.monitor, r.at, r.mono));
   }
 
   private joinOpen(m: OpenMigration, view: MonitorView, status: string, r: Report): void {
@@ -479,14 +405,15 @@ export class VmMachine {
   }
 
   private open(view: MonitorView): OpenMigration {
-    const pending = view.pending ?? newPending({ via: 'event', at: this.now, mono: null }, 'exporter');
+    const pending = view.pending;
+    if (!pending) throw new Error(`no start known for a migration from ${view.monitor}`);
     const start = startOf(pending);
     const m: OpenMigration = {
       id: `${this.vm}@${Math.floor(start.value)}`,
       startedAt: { value: start.value, evidence: start.evidence },
       startMono: start.mono,
       resumedAfterRestart: false,
-      source: track(view),
+      source: sideTrack(view),
       destination: null,
       phase: 'setup',
       marks: [],
@@ -521,7 +448,7 @@ export class VmMachine {
   }
 
   private bindDestination(m: OpenMigration, view: MonitorView): void {
-    m.destination = track(view);
+    m.destination = sideTrack(view);
     if (view.pending) foldPending(m, m.destination, 'destination', view.pending);
     view.pending = null;
   }
@@ -563,110 +490,14 @@ export class VmMachine {
   }
 }
 
-// --- helpers over plain data -------------------------------------------------------------------
-
-function newPending(r: Report, status: string): Pending {
-  const what = r.via === 'event' ? (status.startsWith('event ') ? status : `event MIGRATION ${status}`) : `query-migrate status ${status} (poll time)`;
-  return { hint: null, sawSetup: false, start: { at: r.at, mono: r.mono, via: r.via, what }, timed: null, marks: [] };
-}
-
-function noteEvidence(pending: Pending, status: string, hint: Side | null, r: Report): void {
-  if (hint) pending.hint = hint;
-  if (status === 'setup') pending.sawSetup = true;
-  const total = r.info?.totalTimeMs;
-  if (total !== undefined && pending.timed === null) pending.timed = { at: r.at, mono: r.mono, totalTimeMs: total };
-}
-
-function pushPendingMark(pending: Pending, status: string, r: Report): void {
-  const last = pending.marks[pending.marks.length - 1];
-  if (last?.status === status) return;
-  if (pending.marks.length >= MAX_MARKS) pending.marks.splice(1, 1);
-  pending.marks.push({ status, at: r.at, via: r.via });
-}
-
-function pushMark(m: OpenMigration, mark: Mark): void {
-  if (m.marks.length >= MAX_MARKS) m.marks.splice(1, 1);
-  m.marks.push(mark);
-}
-
-function foldPending(m: OpenMigration, track: SideTrack, side: Side, pending: Pending): void {
-  for (const mark of pending.marks) {
-    pushMark(m, { ...mark, side });
-    m.lastWall = Math.max(m.lastWall, mark.at);
-    const stage = stageOf(mark.status);
-    track.status = mark.status;
-    track.statusAt = mark.at;
-    if (stage !== null) track.stage = Math.max(track.stage, stage);
-    if (isPostcopyStatus(mark.status)) m.postcopyAt = better(m.postcopyAt, timed(side, mark.status, mark));
-  }
-}
-
-/** When a migration started: QEMU's event, else the poll time minus QEMU's total-time, else the first poll. */
-function startOf(pending: Pending): { value: number; evidence: string; mono: number | null } {
-  const { start, timed: withTotal } = pending;
-  if (start.via === 'event' || withTotal === null) return { value: start.at, evidence: `qmp:source ${start.what}`, mono: start.mono };
-  return {
-    value: withTotal.at - withTotal.totalTimeMs,
-    evidence: 'qmp:source query-migrate total-time, counted back from the poll time',
-    mono: withTotal.mono === null ? null : withTotal.mono - withTotal.totalTimeMs,
-  };
-}
-
-function track(view: MonitorView): SideTrack {
-  return { monitor: view.monitor, host: view.host, status: null, statusAt: null, stage: 0, gone: null };
-}
-
 function rankDestination(view: MonitorView): number {
   return (view.pending?.hint === 'destination' ? 0 : 1e15) + (view.pending?.start.at ?? 0);
 }
 
-function timed(side: Side, status: string, r: { at: number; via: 'event' | 'poll' }): Timed {
-  const what = r.via === 'event' ? `event MIGRATION ${status}` : `query-migrate status ${status} (poll time)`;
-  return { at: r.at, side, via: r.via, what };
-}
-
-/** QEMU's own time stamp beats a poll's; the source's word beats the destination's. */
-function better(current: Timed | null, candidate: Timed): Timed {
-  if (current === null) return candidate;
-  const rank = (t: Timed): number => (t.side === 'source' ? 0 : 2) + (t.via === 'event' ? 0 : 1);
-  return rank(candidate) < rank(current) ? candidate : current;
-}
-
-function betterOutcome(current: Outcome | null, candidate: Outcome): Outcome {
-  if (current === null) return candidate;
-  if (current.via === 'poll' && candidate.via === 'event' && current.status === candidate.status) {
-    return { ...current, at: candidate.at, via: 'event' };
-  }
-  return current;
-}
-
-function preferEventTime(m: OpenMigration, side: Side, status: string, at: number): void {
-  for (let i = m.marks.length - 1; i >= 0; i--) {
-    const mark = m.marks[i]!;
-    if (mark.side !== side || mark.status !== status) continue;
-    if (mark.via === 'poll') {
-      mark.at = at;
-      mark.via = 'event';
-    }
-    return;
-  }
-}
-
-function fromOutcome(o: Outcome, side: Side): Closing {
-  const what = o.via === 'event' ? `event MIGRATION ${o.status}` : `query-migrate status ${o.status}`;
-  return {
-    result: o.result,
-    resultEvidence: `qmp:${side} ${what}`,
-    endedAt: { value: o.at, evidence: `qmp:${side} ${what}${o.via === 'poll' ? ' (poll time)' : ''}` },
-    endMono: o.mono,
-    errorDesc: null,
-  };
-}
-
-/** A close the tracker decided itself, not a terminal status of QEMU's. */
-function closing(
-  result: MigrationResult,
-  how: { at: number; mono: number | null; resultEvidence: string; endEvidence: string; errorDesc: string | null },
-): Closing {
-  return { result, resultEvidence: how.resultEvidence, endedAt: { value: how.at, evidence: how.endEvidence }, endMono: how.mono, errorDesc: how.errorDesc };
+/**
+ * QEMU sets FAILED before it stores the error (migration.c migrate_fd_error), so a reply polled
+ * in between says 'failed' without error-desc; the next one has it, and is the final reply.
+ */
+function isFinalReply(info: MigrationInfo): boolean {
+  return info.status !== 'failed' || info.errorDesc !== undefined;
 }

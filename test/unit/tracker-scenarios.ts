@@ -38,7 +38,7 @@ export const A: MonitorRef = { vm: VM, host: 'hostA', monitor: 'hostA/unix:/run/
 export const B: MonitorRef = { vm: VM, host: 'hostB', monitor: 'hostB/unix:/run/qmp-vm1.sock' };
 
 /** An observation before it is delivered: the feeder stamps monoMs at delivery. */
-export type Draft = Omit<Observation, 'monoMs'> & { monoMs?: number };
+export type Draft = Observation extends infer O ? (O extends Observation ? Omit<O, 'monoMs'> : never) : never;
 
 export function poll(ref: MonitorRef, wallMs: number, info: MigrationInfo, runState?: string): Draft {
   return { kind: 'qmp-status', ref, wallMs, info, ...(runState !== undefined ? { runState } : {}) };
@@ -59,10 +59,6 @@ export function status(ref: MonitorRef, wallMs: number, migrationStatus: string)
 
 export function gone(ref: MonitorRef, wallMs: number, reason = 'QMP monitor closed the connection'): Draft {
   return { kind: 'monitor-gone', ref, wallMs, reason };
-}
-
-export function withRef(drafts: readonly Draft[], ref: MonitorRef): Draft[] {
-  return drafts.map((d) => ({ ...d, ref }));
 }
 
 export function shift(drafts: readonly Draft[], ms: number): Draft[] {
@@ -139,7 +135,7 @@ export function rig(options: { startWallMs?: number; restore?: TrackerSnapshot; 
   const feed = (drafts: readonly Draft[]): void => {
     for (const d of drafts) {
       clock.advanceTo(d.wallMs);
-      tracker.observe({ ...d, monoMs: clock.monoMs() } as Observation);
+      tracker.observe({ ...d, monoMs: clock.monoMs() });
     }
   };
   return { clock, store, tracker, lines, feed };
@@ -190,3 +186,27 @@ export const HYBRID = {
   resumedAt: 1795639399869.923,
   endedAt: 1795639400815.602,
 };
+
+/** A minimal closed record of `vm` that ran from `startedAt` to `endedAt` (wall ms). */
+export function recordEnded(vm: string, startedAt: number, endedAt: number): MigrationRecord {
+  const fig = (value: number) => ({ value, evidence: 'test' });
+  return {
+    id: `${vm}@${startedAt}`,
+    vm,
+    labels: {},
+    source: { host: 'hostA', monitor: 'hostA/unix:/a' },
+    destination: { host: 'hostB', monitor: 'hostB/unix:/b' },
+    result: 'completed',
+    mode: 'precopy',
+    startedAt: fig(startedAt),
+    postcopyAt: null,
+    stoppedAt: null,
+    resumedAt: null,
+    endedAt: fig(endedAt),
+    durationSeconds: fig((endedAt - startedAt) / 1000),
+    bytes: { transferred: fig(1), precopy: null, postcopy: null, downtime: null },
+    qemu: { downtimeMs: null, setupTimeMs: null, totalTimeMs: null, postcopyRequests: null, passes: null, passesBeforePostcopy: null, errorDesc: null },
+    statuses: [],
+    resumedAfterRestart: false,
+  };
+}

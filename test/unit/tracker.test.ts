@@ -223,6 +223,33 @@ describe('MigrationTracker on the other QEMU 7.2 samples', () => {
     expect(r.statuses.map((s) => s.status)).toContain('cancelling');
   });
 
+  it('QEMU < 7.0 (constructed: the 7.2 replies without precopy/postcopy/downtime-bytes): the split is derived, said so', () => {
+    const old = (name: string) => {
+      const info = reply(name);
+      const ram = { ...info.ram };
+      delete ram['precopy-bytes'];
+      delete ram['postcopy-bytes'];
+      delete ram['downtime-bytes'];
+      return { ...info, ram };
+    };
+    const t = rig();
+    t.feed([
+      poll(A, SAMPLE_T0 + 2, reply('src.setup'), 'running'),
+      poll(A, SAMPLE_T0 + 44, old('src.active'), 'running'),
+      poll(A, SAMPLE_T0 + 4449, old('src.active-at-postcopy-switch'), 'running'),
+      poll(A, SAMPLE_T0 + 4550, old('src.postcopy-active'), 'finish-migrate'),
+      poll(A, SAMPLE_T0 + 5460.5, old('src.completed'), 'postmigrate'),
+    ]);
+    const r = only(t.store.all());
+    expect(r.bytes).toEqual({
+      transferred: { value: HYBRID.transferred, evidence: 'qmp:source query-migrate ram.transferred' },
+      precopy: { value: 472_038_704, evidence: 'derived: ram.transferred of the last pre-copy reply before the switch (QEMU < 7.0 reports no precopy-bytes)' },
+      // ... which is what QEMU 7.2 itself reports as postcopy-bytes for this migration.
+      postcopy: { value: HYBRID.postcopy, evidence: 'derived: qmp:source query-migrate ram.transferred minus the pre-copy bytes' },
+      downtime: null,
+    });
+  });
+
   it('failed to connect: polls give the error text', () => {
     const t = rig();
     t.feed([poll(A, SAMPLE_T0 + 1, reply('src.setup'), 'running'), poll(A, SAMPLE_T0 + 30, reply('src.failed-connect'), 'running')]);
@@ -231,6 +258,28 @@ describe('MigrationTracker on the other QEMU 7.2 samples', () => {
     expect(r.qemu.errorDesc).toBe("Failed to connect to '127.0.0.1:1': Connection refused");
     expect(r.bytes.transferred).toBeNull();
     expect(r.mode).toBe('precopy');
+  });
+
+  it('failed to connect, polled between QEMU setting FAILED and storing the error: the next reply gives the error text', () => {
+    const t = rig();
+    const withoutError = { status: 'failed', incoming: false };
+    t.feed([status(A, SAMPLE_T0, 'setup'), poll(A, SAMPLE_T0 + 2, withoutError, 'running'), status(A, SAMPLE_T0 + 1, 'failed')]);
+    expect(t.store.all()).toEqual([]);
+    t.feed([poll(A, SAMPLE_T0 + 1002, reply('src.failed-connect'), 'running')]);
+    expect(only(t.store.all()).qemu.errorDesc).toBe("Failed to connect to '127.0.0.1:1': Connection refused");
+  });
+
+  it('failed, and no reply ever gives the error text: closed after the grace time without one', () => {
+    const t = rig();
+    t.feed([status(A, SAMPLE_T0, 'setup'), poll(A, SAMPLE_T0 + 2, { status: 'failed', incoming: false }, 'running')]);
+    t.clock.advance(TIMEOUTS.finalReplyMs);
+    t.tracker.tick();
+    const r = only(t.store.all());
+    expect(r.result).toBe('failed');
+    expect(r.qemu.errorDesc).toBeNull();
+    // The reply that closes nothing now is the one this migration was waiting for: no second record.
+    t.feed([poll(A, t.clock.wallMs() + 1, reply('src.failed-connect'), 'running')]);
+    expect(t.store.all()).toHaveLength(1);
   });
 
   it('failed to connect between two polls: none -> failed is a migration, failed again is not', () => {
@@ -498,7 +547,7 @@ describe('MigrationTracker: a VM migrating back and forth', () => {
       // A new QEMU on A waits for the incoming migration.
       poll(A, SAMPLE_T0 + 50_000, { status: 'none', incoming: false }, 'inmigrate'),
     ]);
-    t.feed(byTime(hybridSourceEvents(B).map((d) => shift([d], later)[0]!), shift(hybridSourcePolls(B), later), shift(hybridDestinationEvents(A), later), shift(hybridDestinationPolls(A), later)));
+    t.feed(byTime(shift(hybridSourceEvents(B), later), shift(hybridSourcePolls(B), later), shift(hybridDestinationEvents(A), later), shift(hybridDestinationPolls(A), later)));
 
     const [first, second] = t.store.all();
     expect(t.store.all()).toHaveLength(2);
