@@ -3,7 +3,9 @@
  *
  * - The source's terminal status decides. Seen in a poll, it closes the migration at once (the
  *   reply carries the final figures); seen in an event, the migration waits up to finalReplyMs
- *   for that reply (the QMP source polls right after each MIGRATION event).
+ *   for that reply (the QMP source polls right after each MIGRATION event). A source that
+ *   completed waits up to DESTINATION_GRACE_MS more for a watched destination to say so too, so
+ *   the record carries the destination's side (its RESUME, its statuses) as well.
  * - The destination's 'completed' is as good as the source's: it waits finalReplyMs for the
  *   source's reply, then closes from the destination. Its 'failed' waits undecidedMs for the
  *   source's word, which is authoritative.
@@ -25,6 +27,9 @@ export interface OutcomeTimeouts {
   pausedMs: number;
 }
 
+/** Events of two monitors arrive in no fixed order; the destination's follow within milliseconds. */
+export const DESTINATION_GRACE_MS = 2_000;
+
 export type Decision = { kind: 'close'; closing: Closing } | { kind: 'wait'; deadline: { kind: DeadlineKind; at: number } | null };
 
 export function decide(m: OpenMigration, now: number, timeouts: OutcomeTimeouts): Decision {
@@ -32,8 +37,11 @@ export function decide(m: OpenMigration, now: number, timeouts: OutcomeTimeouts)
   const wait = (kind: DeadlineKind, at: number): Decision => ({ kind: 'wait', deadline: { kind, at } });
 
   if (m.outcome) {
-    if (m.finalReply || m.source.gone) return close(fromOutcome(m.outcome, 'source'));
-    return wait('final-reply', now + timeouts.finalReplyMs);
+    if (m.source.gone) return close(fromOutcome(m.outcome, 'source'));
+    if (!m.finalReply) return wait('final-reply', now + timeouts.finalReplyMs);
+    const destinationPending = m.outcome.result === 'completed' && m.destination !== null && !m.destination.gone && !m.destinationOutcome;
+    if (destinationPending) return wait('final-reply', Math.min(m.outcome.at, now) + DESTINATION_GRACE_MS);
+    return close(fromOutcome(m.outcome, 'source'));
   }
   const dst = m.destinationOutcome;
   const gone = m.source.gone;

@@ -78,6 +78,18 @@ export class ExporterProcess {
     return body.data;
   }
 
+  /** Waits until the exporter has polled `count` monitors of `vm` (so nothing that follows is missed). */
+  async waitForMonitors(vm: string, count: number, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = await this.metrics();
+      const polled = text.split('\n').filter((l) => l.startsWith(`livemig_qemu_migration_status{vm="${vm}",`) && l.endsWith(' 1')).length;
+      if (polled >= count) return;
+      if (Date.now() > deadline) throw new Error(`exporter did not poll ${count} monitors of ${vm} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** Polls the API until a record passes `match` (closed records only unless told otherwise). */
   async waitForRecord(match: (r: MigrationRecord) => boolean, timeoutMs = 30_000): Promise<MigrationRecord> {
     const deadline = Date.now() + timeoutMs;

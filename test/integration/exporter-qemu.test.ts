@@ -58,7 +58,7 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm'), ne
   it('records a hybrid migration whole: phases in order, bytes equal to QEMU, split adds up', async () => {
     const { src, dst } = await lab.pair();
     const exporter = await startExporter(await writeConfig(lab.dir, config(lab.dir, 'vm-hybrid', src, dst)));
-    await exporter.waitForRecord(() => true, 3000).catch(() => undefined);
+    await exporter.waitForMonitors('vm-hybrid', 2);
 
     const outcome = await migrateOnce({ source: src.qmp, destination: dst.qmp }, hybridPlan(), TIMEOUT_MS);
     expect(outcome.source.finalStatus).toBe('completed');
@@ -109,6 +109,7 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm'), ne
   it('records a pre-copy-only migration as pre-copy', async () => {
     const { src, dst } = await lab.pair({ dirtyMiB: 8 });
     const exporter = await startExporter(await writeConfig(lab.dir, config(lab.dir, 'vm-pre', src, dst)));
+    await exporter.waitForMonitors('vm-pre', 2);
     const outcome = await migrateOnce({ source: src.qmp, destination: dst.qmp }, hybridPlan({ mode: 'precopy' }), TIMEOUT_MS);
     expect(outcome.source.finalStatus).toBe('completed');
     const record = await exporter.waitForRecord((r) => r.vm === 'vm-pre', TIMEOUT_MS);
@@ -121,6 +122,7 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm'), ne
   it('records a migration to an address with no listener as failed, with QEMU’s reason', async () => {
     const src = await lab.boot('src');
     const exporter = await startExporter(await writeConfig(lab.dir, config(lab.dir, 'vm-fail', src, null)));
+    await exporter.waitForMonitors('vm-fail', 1);
     const outcome = await migrateOnce({ source: src.qmp }, hybridPlan({ mode: 'precopy', uri: `tcp:127.0.0.1:${await closedPort()}` }), TIMEOUT_MS);
     expect(outcome.source.finalStatus).toBe('failed');
     const record = await exporter.waitForRecord((r) => r.vm === 'vm-fail', TIMEOUT_MS);
@@ -132,6 +134,7 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm'), ne
   it('records a cancelled migration as cancelled', async () => {
     const { src, dst } = await lab.pair();
     const exporter = await startExporter(await writeConfig(lab.dir, config(lab.dir, 'vm-cancel', src, dst)));
+    await exporter.waitForMonitors('vm-cancel', 2);
     const driver = new MigrationDriver({ source: src.qmp, destination: dst.qmp }, hybridPlan({ mode: 'precopy', maxBandwidth: 10 * MiB }));
     await driver.prepare();
     await driver.start();
@@ -147,6 +150,7 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm'), ne
   it('records post-copy paused when the destination is killed during post-copy', async () => {
     const { src, dst } = await lab.pair();
     const exporter = await startExporter(await writeConfig(lab.dir, config(lab.dir, 'vm-paused', src, dst)));
+    await exporter.waitForMonitors('vm-paused', 2);
     const driver = new MigrationDriver({ source: src.qmp, destination: dst.qmp }, hybridPlan({ maxPostcopyBandwidth: 4 * MiB }));
     await driver.prepare();
     await driver.start();
@@ -168,6 +172,7 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm'), ne
     const { src, dst } = await lab.pair();
     const file = await writeConfig(lab.dir, config(lab.dir, 'vm-restart', src, dst));
     const first = await startExporter(file);
+    await first.waitForMonitors('vm-restart', 2);
     // About 5 s at 20 MiB/s: time to stop and start the exporter in the middle.
     const driver = new MigrationDriver({ source: src.qmp, destination: dst.qmp }, hybridPlan({ maxBandwidth: 20 * MiB }));
     await driver.prepare();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ActiveMigration, MigrationRecord } from '../../src/migrations/record.js';
+import { DESTINATION_GRACE_MS } from '../../src/migrations/outcome.js';
 import {
   A,
   B,
@@ -143,7 +144,9 @@ describe('MigrationTracker on the QEMU 7.2 hybrid samples', () => {
       t.feed([d]);
       phases.push(t.tracker.activeMigrations()[0]?.phase ?? 'idle');
     }
-    expect(phases).toEqual(['setup', 'precopy', 'precopy', 'precopy', 'postcopy', 'postcopy', 'idle', 'idle']);
+    // The source's 'completed' leaves the migration open until the destination says so too
+    // (DESTINATION_GRACE_MS), so the record carries both sides.
+    expect(phases).toEqual(['setup', 'precopy', 'precopy', 'precopy', 'postcopy', 'postcopy', 'postcopy', 'idle']);
     expect(seen).toEqual(['started:setup', 'phase:precopy', 'phase:postcopy', 'closed:completed']);
   });
 
@@ -566,5 +569,20 @@ describe('MigrationTracker: a VM migrating back and forth', () => {
     expect(first?.result).toBe('completed');
     expect(first?.resultEvidence).toBe('qmp:destination became the source of a new migration (the guest ran there)');
     expect(t.tracker.activeMigrations()[0]?.source.host).toBe('hostB');
+  });
+});
+
+describe('MigrationTracker waits briefly for the destination after the source completed', () => {
+  it('closes at once when the destination has reported, and after the grace when it stays silent', () => {
+    const t = rig();
+    const sourceOnly = byTime(hybridSourcePolls(), hybridDestinationPolls()).filter((d) => !(d.ref.host === 'hostB' && d.kind === 'qmp-status' && d.info.status === 'completed'));
+    const closed: MigrationRecord[] = [];
+    t.tracker.on('closed', (r: MigrationRecord) => closed.push(r));
+    t.feed(sourceOnly);
+    expect(closed).toEqual([]);
+    t.clock.advance(DESTINATION_GRACE_MS + 1);
+    t.tracker.tick();
+    expect(closed.map((r) => r.result)).toEqual(['completed']);
+    expect(closed[0]?.destination?.host).toBe('hostB');
   });
 });

@@ -75,6 +75,8 @@ interface Poller {
   monitor: MonitorHandle;
   timer: NodeJS.Timeout | null;
   polling: boolean;
+  /** A poll was asked for while one ran (e.g. a MIGRATION event): run it right after. */
+  pollAgain: boolean;
   stopped: boolean;
 }
 
@@ -134,6 +136,7 @@ export class QmpSource {
       monitor,
       timer: null,
       polling: false,
+      pollAgain: false,
       stopped: false,
       state: {
         ref: { vm: w.vm, host: w.host, monitor: w.id },
@@ -218,15 +221,21 @@ export class QmpSource {
 
   private async poll(poller: Poller): Promise<void> {
     poller.timer = null;
-    if (poller.polling || poller.stopped) return;
+    if (poller.stopped) return;
+    if (poller.polling) {
+      poller.pollAgain = true;
+      return;
+    }
     poller.polling = true;
+    poller.pollAgain = false;
     const started = this.options.clock.monoMs();
     try {
       if (poller.monitor.isUp) await this.pollOnce(poller);
     } finally {
       poller.polling = false;
       const elapsed = this.options.clock.monoMs() - started;
-      if (!poller.timer) this.schedule(poller, Math.max(0, this.interval(poller.vm) - elapsed));
+      if (poller.pollAgain) this.schedule(poller, 0);
+      else if (!poller.timer) this.schedule(poller, Math.max(0, this.interval(poller.vm) - elapsed));
     }
   }
 
