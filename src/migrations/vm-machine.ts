@@ -329,8 +329,10 @@ export class VmMachine {
   private decide(m: OpenMigration): void {
     const decision = decide(m, this.now, this.timeouts);
     if (decision.kind === 'close') return this.close(m, decision.closing);
-    // A deadline keeps its time while the same thing is awaited: repeated reports do not push it.
-    if (decision.deadline === null || m.deadline?.kind !== decision.deadline.kind) m.deadline = decision.deadline;
+    // A deadline keeps its time while the same thing is awaited: repeated reports do not push it
+    // later, though news may bring it forward (the final reply came; only the destination is awaited).
+    const next = decision.deadline;
+    if (next === null || m.deadline?.kind !== next.kind || next.at < m.deadline.at) m.deadline = next;
   }
 
   private expire(): void {

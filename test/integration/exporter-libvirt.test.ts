@@ -57,9 +57,9 @@ describe.runIf(requireEnvironment(missingTools('virsh', 'libvirtd', 'qemu-system
     const file = await writeConfig(dir, { state_file: join(dir, 'state.json'), libvirt: { discover_interval: '1s' } });
     const exporter = await ExporterProcess.start(file);
     exporters.push(exporter);
-    const up = `livemig_qmp_monitor_up{vm="${DOMAIN}",host="${HOST}"}`;
-    await expect.poll(async () => metricValue(await exporter.metrics(), up), { timeout: 10_000 }).toBe(1);
+    await exporter.waitForMonitors(DOMAIN, 1);
     const text = await exporter.metrics();
+    expect(metricValue(text, `livemig_qmp_monitor_up{vm="${DOMAIN}",host="${HOST}"}`)).toBe(1);
     expect(metricValue(text, `livemig_qemu_migration_status{vm="${DOMAIN}",host="${HOST}",status="none"}`)).toBe(1);
     expect(metricValue(text, `livemig_source_up{source="libvirt",host="${HOST}"}`)).toBe(1);
 

@@ -17,7 +17,8 @@ function config(dir: string, vm: string, src: Booted, dst: Booted | null, extra:
   return {
     polling: { idle_interval: '1s', migrating_interval: '100ms', command_timeout: '2s', reconnect_max_backoff: '2s' },
     records: { postcopy_paused_timeout: '3s', ...extra },
-    state_file: join(dir, 'state.json'),
+    // One state file per VM: a migration left open by one test must not show in another.
+    state_file: join(dir, `${vm}.state.json`),
     libvirt: { discover: 'off' },
     vms: [
       {
@@ -77,6 +78,7 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm'), ne
     expect(started).toBeLessThan(postcopy);
     expect(postcopy).toBeLessThan(ended);
     expect(record.stoppedAt?.value).toBeGreaterThanOrEqual(started);
+    if (!record.resumedAt) console.log(JSON.stringify(record.statuses), exporter.stderr.split('\n').filter((l) => /dst|RESUME|tracker/.test(l)).join('\n'));
     expect(record.resumedAt?.value).toBeGreaterThanOrEqual(record.stoppedAt?.value ?? Infinity);
     expect(record.resumedAt?.value).toBeLessThanOrEqual(ended);
     // Bytes: the record's total is QEMU's final ram.transferred; the split adds up to it.
@@ -177,13 +179,14 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm'), ne
     const driver = new MigrationDriver({ source: src.qmp, destination: dst.qmp }, hybridPlan({ maxBandwidth: 20 * MiB }));
     await driver.prepare();
     await driver.start();
-    await expect.poll(async () => (await first.get('/api/v1/migrations').then((r) => r.json()) as { running: unknown[] }).running.length, { timeout: 5_000 }).toBe(1);
+    await expect.poll(async () => (await first.get('/api/v1/migrations?vm=vm-restart').then((r) => r.json()) as { running: unknown[] }).running.length, { timeout: 5_000 }).toBe(1);
     expect(await first.stop()).toBe(0);
 
     const second = await startExporter(file);
     const outcome = await driver.finish(TIMEOUT_MS);
     expect(outcome.source.finalStatus).toBe('completed');
     const record = await second.waitForRecord((r) => r.vm === 'vm-restart', TIMEOUT_MS);
+    if (!record.resumedAfterRestart) console.log(first.stderr.slice(-3000), '\n----\n', second.stderr.slice(-5000));
     expect(record).toMatchObject({ result: 'completed', mode: 'hybrid', resumedAfterRestart: true });
     expect(record.startedAt.value).toBeLessThan(record.postcopyAt?.value ?? 0);
     expect(record.bytes.transferred?.value).toBe(outcome.source.final?.ram?.transferred);

@@ -155,6 +155,8 @@ export class QmpSource {
       this.schedule(poller, 0);
     });
     monitor.on('down', (reason) => {
+      // Our own stop (shutdown, VM removed) is not the QEMU going away.
+      if (poller.stopped) return;
       const wasUp = poller.state.up;
       poller.state.up = false;
       poller.state.reconnects = monitor.reconnectCount;
