@@ -497,9 +497,14 @@ function rankDestination(view: MonitorView): number {
 }
 
 /**
- * QEMU sets FAILED before it stores the error (migration.c migrate_fd_error), so a reply polled
- * in between says 'failed' without error-desc; the next one has it, and is the final reply.
+ * QEMU sets a final status before it fills in the figures that go with it, so a reply polled in
+ * between is not the final one; the next one is:
+ * - FAILED is set before the error is stored (migration.c migrate_fd_error): no error-desc yet;
+ * - COMPLETED on the source is reported for a few ms with total-time 0 (and downtime 0) before
+ *   the totals are computed (seen on QEMU 7.2 here).
  */
 function isFinalReply(info: MigrationInfo): boolean {
-  return info.status !== 'failed' || info.errorDesc !== undefined;
+  if (info.status === 'failed') return info.errorDesc !== undefined;
+  if (info.status === 'completed' && info.ram !== undefined) return Boolean(info.totalTimeMs);
+  return true;
 }

@@ -586,3 +586,18 @@ describe('MigrationTracker waits briefly for the destination after the source co
     expect(closed[0]?.destination?.host).toBe('hostB');
   });
 });
+
+describe('MigrationTracker and QEMU replies polled before their figures are filled in', () => {
+  it("waits for a source 'completed' reply with its totals (QEMU 7.2 shows total-time 0 for a few ms)", () => {
+    const t = rig();
+    const polls = hybridSourcePolls();
+    const final = polls.pop()!;
+    const early = poll(A, SAMPLE_T0 + 5460.2, { ...reply('src.completed'), totalTimeMs: 0, downtimeMs: 0 }, 'postmigrate');
+    t.feed([...polls, early]);
+    expect(t.store.all()).toEqual([]);
+    t.feed([final]);
+    const [record] = t.store.all();
+    expect(record?.qemu.totalTimeMs?.value).toBe(5460);
+    expect(record?.qemu.downtimeMs?.value).toBe(4);
+  });
+});
