@@ -110,6 +110,12 @@ export class ExporterProcess {
   }
 }
 
+/** The value of one series (name and labels exactly as the exporter writes them), or undefined. */
+export function metricValue(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
 export async function writeConfig(dir: string, config: unknown): Promise<string> {
   const file = join(dir, 'livemig.yml');
   await writeFile(file, stringify(config));

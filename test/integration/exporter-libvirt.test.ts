@@ -9,16 +9,12 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
-import { ExporterProcess, writeConfig } from '../helpers/exporter-process.js';
+import { ExporterProcess, metricValue, writeConfig } from '../helpers/exporter-process.js';
 import { domainXml, virsh } from '../helpers/libvirtd.js';
 
 const DOMAIN = `lme-exporter-${process.pid}`;
 const HOST = hostname();
 
-function metricValue(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 async function monitorCommand(command: string, args?: Record<string, unknown>): Promise<unknown> {
   const { stdout } = await virsh('qemu-monitor-command', '--domain', DOMAIN, '--cmd', JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}) }));

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MigrationDriver, migrateOnce } from '../../src/lab/migrate.js';
 import type { MigrationRecord } from '../../src/migrations/record.js';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
-import { ExporterProcess, writeConfig } from '../helpers/exporter-process.js';
+import { ExporterProcess, metricValue, writeConfig } from '../helpers/exporter-process.js';
 import { closedPort, hybridPlan, MiB, QemuLab, type Booted } from '../helpers/qemu-lab.js';
 
 const SIZE = { memoryMiB: 128, fillMiB: 64, dirtyMiB: 32 };
@@ -34,10 +34,6 @@ function config(dir: string, vm: string, src: Booted, dst: Booted | null, extra:
   };
 }
 
-function metricValue(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm'), needsRoot()))('exporter on real QEMU migrations', () => {
   const lab = new QemuLab(SIZE);

@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, it, expect } from 'vitest';
-import { LivemigError } from '../../src/errors.js';
 import { QmpCommandError, QmpStreamClient, type QmpSession } from '../../src/sources/qmp/client.js';
 import { QmpMonitor } from '../../src/sources/qmp/monitor.js';
 import { openQmpSession } from '../../src/sources/qmp/transports.js';
 import type { QmpEndpoint, QmpEvent } from '../../src/sources/qmp/types.js';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
+import { rejection } from '../helpers/rejection.js';
 
 const QEMU = 'qemu-system-x86_64';
 
@@ -87,15 +87,6 @@ function nextEvent(session: QmpSession, name: string): Promise<QmpEvent> {
   });
 }
 
-async function rejection(promise: Promise<unknown>): Promise<LivemigError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof LivemigError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 afterEach(async () => {
   for (const session of openSessions) await session.close();

@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it, expect } from 'vitest';
-import { LivemigError } from '../../src/errors.js';
 import { QmpCommandError } from '../../src/sources/qmp/client.js';
 import { parseQueryMigrate } from '../../src/sources/qmp/parse.js';
 import { isQemuGone, openQmpSession } from '../../src/sources/qmp/transports.js';
@@ -10,6 +9,7 @@ import type { QmpEndpoint, QmpEvent } from '../../src/sources/qmp/types.js';
 import { VirshError, VirshQmpSession } from '../../src/sources/qmp/virsh.js';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
 import { domainXml, isAlive, LIBVIRT_URI, run, virsh, waitFor } from '../helpers/libvirtd.js';
+import { rejection } from '../helpers/rejection.js';
 
 /** A name no shell would survive: spaces, both quotes, a dollar and a leading dash. */
 const DOMAIN = `-lme test 'it"s' $HOME ${process.pid}`;
@@ -23,15 +23,6 @@ async function destroyDomain(): Promise<void> {
   }
 }
 
-async function rejection(promise: Promise<unknown>): Promise<LivemigError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof LivemigError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 const ENDPOINT: QmpEndpoint = { kind: 'virsh', domain: DOMAIN, uri: URI, virshPath: 'virsh' };
 const workDir = mkdtempSync(join(tmpdir(), 'lme-virsh-'));

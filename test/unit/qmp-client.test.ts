@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, it, expect } from 'vitest';
-import { LivemigError } from '../../src/errors.js';
 import { QmpCommandError, QmpStreamClient, classifyQmpMessage } from '../../src/sources/qmp/client.js';
 import type { QmpEvent } from '../../src/sources/qmp/types.js';
+import { rejection } from '../helpers/rejection.js';
 
 /*
  * Protocol corners real QEMU cannot be made to show on demand (replies without id, replies
@@ -95,15 +95,6 @@ async function until(condition: () => boolean, timeoutMs = 2000): Promise<void> 
   }
 }
 
-async function rejection(promise: Promise<unknown>): Promise<LivemigError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof LivemigError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('QmpStreamClient against a scripted QMP server', () => {
   it('negotiates capabilities after the greeting', async () => {
