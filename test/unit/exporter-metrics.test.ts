@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { ExporterMetrics, type MetricsInputs } from '../../src/metrics/exporter-metrics.js';
+import type { MigrationRecord } from '../../src/migrations/record.js';
+import type { MonitorState } from '../../src/sources/qmp/source.js';
+import { metricValue } from '../helpers/exporter-process.js';
+
+const NOW = Date.UTC(2026, 10, 25, 12);
+const HOUR = 3_600_000;
+
+function record(vm: string, endedAgoMs: number): MigrationRecord {
+  const fig = (value: number) => ({ value, evidence: 'test' });
+  return {
+    id: `${vm}@1`,
+    vm,
+    labels: {},
+    source: { host: 'a', monitor: 'a/m' },
+    destination: { host: 'b', monitor: 'b/m' },
+    result: 'completed',
+    mode: 'precopy',
+    startedAt: fig(NOW - endedAgoMs - 1000),
+    postcopyAt: null,
+    stoppedAt: null,
+    resumedAt: null,
+    endedAt: fig(NOW - endedAgoMs),
+    durationSeconds: fig(1),
+    bytes: { transferred: fig(42), precopy: fig(42), postcopy: null, downtime: null },
+    qemu: { downtimeMs: fig(3), setupTimeMs: null, totalTimeMs: null, postcopyRequests: null, passes: null, passesBeforePostcopy: null, errorDesc: null },
+    statuses: [],
+    resumedAfterRestart: false,
+  };
+}
+
+function monitor(status: string): MonitorState {
+  return { ref: { vm: 'v', host: 'h', monitor: 'h/m' }, endpoint: 'unix:/m', up: true, reconnects: 0, info: { status, incoming: false }, runState: null, lastProblem: 'none' };
+}
+
+function metrics(inputs: Partial<MetricsInputs>): ExporterMetrics {
+  const empty: MetricsInputs = { monitors: () => [], health: () => [], activeMigrations: () => [], records: () => [], recordCount: () => 0, vms: () => [] };
+  return new ExporterMetrics({ ...empty, ...inputs }, { wallMs: () => NOW, monoMs: () => 0 }, HOUR);
+}
+
+describe('ExporterMetrics', () => {
+  it("serves a VM's last migration until records.last_migration_ttl has passed, then drops it", () => {
+    const text = metrics({ records: () => [record('fresh', HOUR - 1), record('stale', HOUR + 1)] }).renderScrapeTime();
+    expect(metricValue(text, 'livemig_last_migration_transferred_bytes{vm="fresh",phase="total"}')).toBe(42);
+    expect(metricValue(text, 'livemig_last_migration_qemu_downtime_seconds{vm="fresh"}')).toBe(0.003);
+    expect(text).not.toContain('vm="stale"');
+  });
+
+  it('keeps the newest record per VM', () => {
+    const older = { ...record('v', 2000), id: 'v@old', bytes: { ...record('v', 0).bytes, transferred: { value: 1, evidence: 't' } } };
+    const text = metrics({ records: () => [record('v', 1000), older] }).renderScrapeTime();
+    expect(metricValue(text, 'livemig_last_migration_transferred_bytes{vm="v",phase="total"}')).toBe(42);
+  });
+
+  it('keeps an unknown QEMU status visible in the state set instead of dropping it', () => {
+    const text = metrics({ monitors: () => [monitor('postcopy-hyperdrive')] }).renderScrapeTime();
+    expect(metricValue(text, 'livemig_qemu_migration_status{vm="v",host="h",status="postcopy-hyperdrive"}')).toBe(1);
+    expect(metricValue(text, 'livemig_qemu_migration_status{vm="v",host="h",status="none"}')).toBe(0);
+    expect(metricValue(text, 'livemig_qemu_migration_status{vm="v",host="h",status="active"}')).toBe(0);
+  });
+
+  it('writes the phase state set only for VMs migrating now', () => {
+    const text = metrics({ activeMigrations: () => [{ vm: 'm', phase: 'postcopy', sourceHost: 'a', destinationHost: 'b', startedAtMs: NOW }] }).renderScrapeTime();
+    expect(metricValue(text, 'livemig_migration_phase{vm="m",phase="postcopy"}')).toBe(1);
+    expect(metricValue(text, 'livemig_migration_phase{vm="m",phase="precopy"}')).toBe(0);
+    expect(metricValue(text, 'livemig_migration_in_progress_info{vm="m",source_host="a",destination_host="b"}')).toBe(1);
+    expect(metricValue(text, 'livemig_migration_started_timestamp_seconds{vm="m"}')).toBe(NOW / 1000);
+  });
+
+  it('counts closed migrations by result and mode, and observes their histograms by flavor', async () => {
+    const m = metrics({});
+    m.recordClosed({ ...record('v', 0), labels: { flavor: 'xl' } });
+    const text = await m.render();
+    expect(metricValue(text, 'livemig_migrations_total{result="completed",mode="precopy"}')).toBe(1);
+    expect(metricValue(text, 'livemig_migration_duration_seconds_count{result="completed",mode="precopy",flavor="xl"}')).toBe(1);
+    expect(metricValue(text, 'livemig_migration_qemu_downtime_seconds_sum{result="completed",mode="precopy",flavor="xl"}')).toBe(0.003);
+  });
+});
