@@ -21,6 +21,15 @@ export const ERRORS = {
   LME_LAB_GUEST_BUILD: 'cannot build the lab guest from %s: %s',
   LME_LAB_QEMU: 'lab VM %s: %s',
   LME_LAB_MIGRATION: 'lab migration %s: %s',
+  LME_PING_OPTION: 'ping option %s: %s',
+  LME_PING_TARGET: 'ping target %s: %s',
+  LME_PING_LINE: 'fping printed a line that is not understood: %s',
+  LME_PING_SPAWN: 'cannot start fping %s: %s',
+  LME_PING_PERMISSION: 'fping %s cannot open an ICMP socket (%s): grant it CAP_NET_RAW with `setcap cap_net_raw+ep %s`, or run the exporter as root',
+  LME_PING_EXITED: 'fping %s exited (%s): %s',
+  LME_LAB_NEEDS_ROOT: 'the lab needs root to %s: %s',
+  LME_LAB_NETWORK: 'lab network %s: %s',
+  LME_LAB_PROBE: 'lab probe %s: %s',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

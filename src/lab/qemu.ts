@@ -14,11 +14,22 @@ export interface DirtyGuest {
   fillMiB: number;
 }
 
+/**
+ * A Linux kernel and initramfs booted by QEMU's own firmware (`-kernel`, `-initrd`, `-append`),
+ * its serial console on QEMU's stdout: the Linux guest of src/lab/guest/linux.ts.
+ */
+export interface KernelGuest {
+  kernel: string;
+  initrd: string;
+  /** The kernel command line (linuxGuestAppend()); needs console=ttyS0 for the markers. */
+  append: string;
+}
+
 export interface QemuOptions {
   /** VM name: QEMU's `-name`, and the name in every error. */
   name: string;
   memoryMiB: number;
-  guest: DirtyGuest;
+  guest: DirtyGuest | KernelGuest;
   /** Unix socket paths, one QMP monitor each (an orchestrator and an exporter can share a VM). */
   qmpSockets: string[];
   /** Default: detectAccel(). */
@@ -35,8 +46,11 @@ export interface QemuOptions {
   stopGraceMs?: number;
 }
 
-/** Lines the guest writes to its debug console, in this order. */
-export type GuestMarker = 'protected' | 'filled' | 'dirtying';
+/**
+ * Lines the guest writes to its console, in this order: the bare guest's `protected`, or the
+ * Linux guest's `ready` (eth0 is up), then `filled` and `dirtying` from both.
+ */
+export type GuestMarker = 'protected' | 'ready' | 'filled' | 'dirtying';
 
 export interface QemuExit {
   code: number | null;
@@ -83,7 +97,6 @@ const POLL_MS = 10;
 /** The QEMU command line (without the binary) for one VM. Pure; throws on unusable options. */
 export function qemuArgs(options: QemuOptions & { accel: Accel }): string[] {
   checkOptions(options);
-  const { guest } = options;
   const args = [
     '-name', options.name,
     '-machine', 'pc',
@@ -93,16 +106,30 @@ export function qemuArgs(options: QemuOptions & { accel: Accel }): string[] {
     '-display', 'none',
     '-nodefaults',
     '-no-user-config',
-    '-bios', guest.image,
-    '-device', loaderArg(GUEST_PARAM_DIRTY_ADDR, guest.dirtyMiB),
-    '-device', loaderArg(GUEST_PARAM_FILL_ADDR, guest.fillMiB),
-    // The guest's progress lines arrive on QEMU's stdout.
-    '-chardev', 'stdio,id=guestlog,signal=off',
-    '-device', `isa-debugcon,iobase=${DEBUGCON_PORT},chardev=guestlog`,
+    ...guestArgs(options.guest),
   ];
   for (const path of options.qmpSockets) args.push('-qmp', `unix:${path},server=on,wait=off`);
   if (options.incoming) args.push('-incoming', 'defer');
   return [...args, ...(options.extraArgs ?? [])];
+}
+
+function guestArgs(guest: DirtyGuest | KernelGuest): string[] {
+  // The guest's progress lines arrive on QEMU's stdout.
+  const guestConsole = ['-chardev', 'stdio,id=guestlog,signal=off'];
+  if (isKernelGuest(guest)) {
+    return ['-kernel', guest.kernel, '-initrd', guest.initrd, '-append', guest.append, ...guestConsole, '-serial', 'chardev:guestlog'];
+  }
+  return [
+    '-bios', guest.image,
+    '-device', loaderArg(GUEST_PARAM_DIRTY_ADDR, guest.dirtyMiB),
+    '-device', loaderArg(GUEST_PARAM_FILL_ADDR, guest.fillMiB),
+    ...guestConsole,
+    '-device', `isa-debugcon,iobase=${DEBUGCON_PORT},chardev=guestlog`,
+  ];
+}
+
+export function isKernelGuest(guest: DirtyGuest | KernelGuest): guest is KernelGuest {
+  return 'kernel' in guest;
 }
 
 function loaderArg(addr: number, value: number): string {
@@ -115,18 +142,27 @@ function checkOptions(options: QemuOptions): void {
     throw livemigError('LME_LAB_QEMU', name, detail);
   };
   if (!/^[A-Za-z0-9._-]+$/.test(name)) fail(`name ${JSON.stringify(name)} must be letters, digits, '.', '_' or '-'`);
-  for (const [field, value] of [['memoryMiB', memoryMiB], ['guest.dirtyMiB', guest.dirtyMiB], ['guest.fillMiB', guest.fillMiB]] as const) {
+  if (!Number.isSafeInteger(memoryMiB) || memoryMiB <= 0) fail(`memoryMiB ${memoryMiB} is not a whole number of MiB`);
+  if (isKernelGuest(guest)) {
+    for (const path of [guest.kernel, guest.initrd]) if (path.includes(',')) fail(`guest file path ${path} contains ','`);
+  } else {
+    checkDirtyGuest(guest, memoryMiB, fail);
+  }
+  if (qmpSockets.length === 0) fail('needs at least one QMP socket');
+  for (const path of qmpSockets) {
+    if (Buffer.byteLength(path) > SUN_PATH_MAX) fail(`QMP socket path ${path} is longer than ${SUN_PATH_MAX} bytes`);
+    if (path.includes(',')) fail(`QMP socket path ${path} contains ',' (QEMU's option separator)`);
+  }
+}
+
+function checkDirtyGuest(guest: DirtyGuest, memoryMiB: number, fail: (detail: string) => never): void {
+  for (const [field, value] of [['guest.dirtyMiB', guest.dirtyMiB], ['guest.fillMiB', guest.fillMiB]] as const) {
     if (!Number.isSafeInteger(value) || value < 0) fail(`${field} ${value} is not a whole number of MiB`);
   }
   const needed = GUEST_FIRST_MIB + guest.fillMiB + guest.dirtyMiB;
   const usable = Math.min(memoryMiB, GUEST_ADDRESSABLE_MIB);
   if (needed > usable) {
     fail(`guest needs 1 + F ${guest.fillMiB} + N ${guest.dirtyMiB} = ${needed} MiB but can use ${usable} MiB (memoryMiB ${memoryMiB})`);
-  }
-  if (qmpSockets.length === 0) fail('needs at least one QMP socket');
-  for (const path of qmpSockets) {
-    if (Buffer.byteLength(path) > SUN_PATH_MAX) fail(`QMP socket path ${path} is longer than ${SUN_PATH_MAX} bytes`);
-    if (path.includes(',')) fail(`QMP socket path ${path} contains ',' (QEMU's option separator)`);
   }
   if (guest.image.includes(',')) fail(`guest image path ${guest.image} contains ','`);
 }
@@ -135,7 +171,7 @@ function checkOptions(options: QemuOptions): void {
 export async function startQemu(options: QemuOptions): Promise<QemuHandle> {
   const accel = options.accel ?? detectAccel();
   const args = qemuArgs({ ...options, accel });
-  await checkImage(options.name, options.guest.image);
+  await checkGuestFiles(options.name, options.guest);
   const qemu = options.qemuBinary ?? QEMU_BINARY;
   const ip = options.ipBinary ?? 'ip';
   // QEMU replaces a stale socket file only when it gets there; waitForMonitor must not see the old one.
@@ -147,7 +183,18 @@ export async function startQemu(options: QemuOptions): Promise<QemuHandle> {
   return new RunningQemu(child, argv, { ...options, accel });
 }
 
-/** QEMU checks the image only after it has opened its monitors, then exits: say why up front. */
+/** QEMU checks its guest files only after it has opened its monitors, then exits: say why up front. */
+async function checkGuestFiles(name: string, guest: DirtyGuest | KernelGuest): Promise<void> {
+  if (!isKernelGuest(guest)) return checkImage(name, guest.image);
+  for (const [role, path] of [['kernel', guest.kernel], ['initrd', guest.initrd]] as const) {
+    const problem = await stat(path).then(
+      (info) => (info.isFile() ? undefined : 'not a file'),
+      (err: NodeJS.ErrnoException) => err.code ?? err.message,
+    );
+    if (problem) throw livemigError('LME_LAB_QEMU', name, `guest ${role} ${path} is unusable (${problem})`);
+  }
+}
+
 async function checkImage(name: string, image: string): Promise<void> {
   const found = await stat(image).then(
     (info) => `${info.size} bytes`,
@@ -218,7 +265,8 @@ class RunningQemu implements QemuHandle {
 
   async waitForGuest(marker: GuestMarker, timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
     const what = (): string => `guest line "${marker}" (guest output so far: ${JSON.stringify(this.stdout)})`;
-    await this.waitUntil(what, timeoutMs, () => this.stdout.split('\n').slice(0, -1).includes(marker));
+    // A serial console ends its lines with CR LF, the debug console with LF.
+    await this.waitUntil(what, timeoutMs, () => this.stdout.split(/\r?\n/).slice(0, -1).includes(marker));
   }
 
   waitForFilled(timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
