@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cpus, release } from 'node:os';
+import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
@@ -38,11 +38,58 @@ export function machine(): Machine {
   return { cpu, cores: cpus().length, node: process.version, kernel: `${process.platform} ${release()}` };
 }
 
-export function printHeader(title: string): void {
+export async function printHeader(title: string): Promise<void> {
   const m = machine();
   console.log(`# ${title}`);
   console.log(`machine: ${m.cpu}, ${m.cores} cores; node ${m.node}; ${m.kernel}`);
+  const busy = await otherCpuPercent();
+  const note = busy === null ? '' : `; other processes used ${busy.toFixed(0)}% of all cores in the second before start`;
+  const warn = busy !== null && busy > 10 ? '  (OTHER WORK IS RUNNING: figures will be noisy)' : '';
+  console.log(`load average: ${loadText()}${note}${warn}`);
   console.log('');
+}
+
+export function loadText(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+}
+
+/** CPU time of the whole machine so far, from /proc/stat (ms summed over cores); null off Linux. */
+export function machineCpu(): { busyMs: number; totalMs: number } | null {
+  try {
+    const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+    // USER_HZ is 100 on Linux: one tick is 10 ms.
+    const total = fields.reduce((a, b) => a + b, 0) * 10;
+    const idle = ((fields[3] ?? 0) + (fields[4] ?? 0)) * 10;
+    return { busyMs: total - idle, totalMs: total };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Share of all cores (percent) that processes other than the benchmark's own used between two
+ * machineCpu() readings, given the benchmark's own CPU ms over the same time.
+ */
+export function otherShare(
+  before: ReturnType<typeof machineCpu>,
+  after: ReturnType<typeof machineCpu>,
+  ownMs: number,
+): number | null {
+  if (!before || !after || after.totalMs <= before.totalMs) return null;
+  return Math.max(0, (100 * (after.busyMs - before.busyMs - ownMs)) / (after.totalMs - before.totalMs));
+}
+
+/** Share of all cores busy with other processes over one second; null off Linux. */
+async function otherCpuPercent(): Promise<number | null> {
+  const before = machineCpu();
+  const own = process.cpuUsage();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const after = machineCpu();
+  const ownUs = process.cpuUsage(own);
+  // This process may still be settling (JIT, module loading): its own time is not "other work".
+  return otherShare(before, after, (ownUs.user + ownUs.system) / 1000);
 }
 
 /** Nearest-rank quantile of an ascending array. */

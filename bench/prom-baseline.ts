@@ -5,6 +5,7 @@
  * into families (a small parser of the 0.0.4 text format, enough for what the exporter writes).
  */
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { ExporterMetrics } from '../src/metrics/exporter-metrics.js';
 
 export interface Family {
   name: string;
@@ -121,4 +122,20 @@ export function lineDifference(a: string, b: string): { onlyA: string[]; onlyB: 
     if (n < 0) onlyB.push(line);
   }
   return { onlyA, onlyB };
+}
+
+export interface Baseline {
+  /** The scrape-time families as plain Gauges, alone. */
+  plain: Registry;
+  /** `plain` and the exporter's own prom-client registry together: the whole /metrics. */
+  merged: Registry;
+  /** Lines of renderScrapeTime() missing from `plain`, and the other way round. */
+  diff: { onlyA: string[]; onlyB: string[] };
+}
+
+export async function baselineFor(metrics: ExporterMetrics): Promise<Baseline> {
+  const text = metrics.renderScrapeTime();
+  const plain = plainRegistry(parseExposition(text));
+  const diff = lineDifference(text, await plain.metrics());
+  return { plain, merged: Registry.merge([metrics.registry, plain]), diff };
 }

@@ -4,7 +4,8 @@
  * records are MigrationRecords as the tracker closes them. Every VM's numbers differ a little,
  * so number-to-string conversions cannot all be served from V8's cache.
  */
-import type { ActiveMigrationView, MetricsInputs, SourceHealth, VmView } from '../src/metrics/exporter-metrics.js';
+import { systemClock } from '../src/clock.js';
+import { ExporterMetrics, type ActiveMigrationView, type MetricsInputs, type SourceHealth, type VmView } from '../src/metrics/exporter-metrics.js';
 import type { Figure, MigrationMode, MigrationRecord, MigrationResult } from '../src/migrations/record.js';
 import { parseQueryMigrate } from '../src/sources/qmp/parse.js';
 import type { MonitorState } from '../src/sources/qmp/source.js';
@@ -18,6 +19,40 @@ export interface Fleet {
   migrating: number;
   /** Closed records, spread over the VMs, all ended within the last-migration TTL. */
   records: number;
+}
+
+export interface ScrapeCase {
+  key: string;
+  title: string;
+  fleet: Fleet;
+  /** The render-time target (median ≤ 20 ms) applies to this case. */
+  renderTarget: boolean;
+}
+
+export const SCRAPE_CASES: readonly ScrapeCase[] = [
+  {
+    key: '(i)',
+    title: '100 tracked VMs (each migrating, post-copy, one monitor with the full 7.2 reply), 1,000 closed records',
+    fleet: { vms: 100, hosts: 20, migrating: 100, records: 1000 },
+    renderTarget: false,
+  },
+  {
+    key: '(ii)',
+    title: "1,000 VMs' worth of series: one monitor per VM with the full 7.2 postcopy-active reply",
+    fleet: { vms: 1000, hosts: 50, migrating: 0, records: 0 },
+    renderTarget: true,
+  },
+];
+
+/** The last-migration TTL (config default: 1 h); every synthetic record ended within it. */
+export const TTL_MS = 3_600_000;
+
+/** The real ExporterMetrics over a synthetic fleet, closed records also counted by recordClosed(). */
+export function exporterFor(fleet: Fleet): { metrics: ExporterMetrics; inputs: SyntheticInputs } {
+  const inputs = syntheticInputs(fleet, Date.now(), TTL_MS);
+  const metrics = new ExporterMetrics(inputs, systemClock, TTL_MS);
+  for (const record of inputs.closed) metrics.recordClosed(record);
+  return { metrics, inputs };
 }
 
 export interface SyntheticInputs extends MetricsInputs {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatDurationMs, parseDurationMs } from './duration.js';
 import { describeQmpEndpoint, type QmpEndpoint } from '../sources/qmp/types.js';
@@ -66,10 +67,14 @@ const monitor = z.strictObject({
   qmp: qmpEndpoint,
 });
 
+const ipAddress = z.string().refine((text) => isIP(text) !== 0, { message: 'must be an IPv4 or IPv6 address' });
+
 const vm = z.strictObject({
   name: z.string().min(1).max(128),
   flavor: z.string().min(1).max(64).optional(),
   labels: labels.default({}),
+  /** The address the VM answers ping on: ties its probes to its migrations. */
+  ping_address: ipAddress.optional(),
   monitors: z.array(monitor).min(1, 'a VM needs at least one monitor (one per host it runs on)'),
 });
 
@@ -93,6 +98,15 @@ export const configSchema = z
       })
       .prefault({}),
     state_file: z.string().min(1).nullable().default('/var/lib/livemig-exporter/state.json'),
+    ping: z
+      .strictObject({
+        period: duration('10ms', '10s').prefault('100ms'),
+        timeout: duration('10ms', '10s').prefault('1s'),
+        source_address: ipAddress.optional(),
+        fping_path: z.string().min(1).default('fping'),
+        targets_per_process: z.number().int().min(1).max(10_000).default(500),
+      })
+      .prefault({}),
     libvirt: z
       .strictObject({
         discover: z.enum(['auto', 'on', 'off']).default('auto'),
@@ -106,7 +120,15 @@ export const configSchema = z
   })
   .superRefine((config, ctx) => {
     const seen = new Map<string, number>();
+    const addresses = new Map<string, number>();
     config.vms.forEach((entry, index) => {
+      if (entry.ping_address !== undefined) {
+        const owner = addresses.get(entry.ping_address);
+        if (owner !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['vms', index, 'ping_address'], message: `${entry.ping_address} is already the ping address of vms[${owner}]` });
+        }
+        addresses.set(entry.ping_address, index);
+      }
       const first = seen.get(entry.name);
       if (first !== undefined) {
         ctx.addIssue({ code: 'custom', path: ['vms', index, 'name'], message: `duplicate VM name "${entry.name}" (first at vms.${first})` });
@@ -129,6 +151,7 @@ export interface VmConfig {
   name: string;
   flavor: string;
   labels: Record<string, string>;
+  pingAddress: string | null;
   monitors: MonitorConfig[];
 }
 
@@ -136,6 +159,7 @@ export interface Config {
   polling: { idleIntervalMs: number; migratingIntervalMs: number; commandTimeoutMs: number; reconnectMaxBackoffMs: number };
   records: { maxCount: number; maxAgeMs: number; lastMigrationTtlMs: number; staleMigrationTimeoutMs: number; postcopyPausedTimeoutMs: number };
   stateFile: string | null;
+  ping: { periodMs: number; timeoutMs: number; sourceAddress: string | null; fpingPath: string; targetsPerProcess: number };
   libvirt: { discover: 'auto' | 'on' | 'off'; uri: string; virshPath: string; host: string | null; discoverIntervalMs: number };
   vms: VmConfig[];
 }
@@ -157,6 +181,13 @@ export function toConfig(parsed: ParsedConfig): Config {
       postcopyPausedTimeoutMs: parsed.records.postcopy_paused_timeout,
     },
     stateFile: parsed.state_file,
+    ping: {
+      periodMs: parsed.ping.period,
+      timeoutMs: parsed.ping.timeout,
+      sourceAddress: parsed.ping.source_address ?? null,
+      fpingPath: parsed.ping.fping_path,
+      targetsPerProcess: parsed.ping.targets_per_process,
+    },
     libvirt: {
       discover: parsed.libvirt.discover,
       uri: parsed.libvirt.uri,
@@ -168,6 +199,7 @@ export function toConfig(parsed: ParsedConfig): Config {
       name: entry.name,
       flavor: entry.flavor ?? '',
       labels: entry.labels,
+      pingAddress: entry.ping_address ?? null,
       monitors: entry.monitors.map((m) => {
         const endpoint = toEndpoint(m.qmp, virshPath);
         return { id: `${m.host}/${describeQmpEndpoint(endpoint)}`, host: m.host, endpoint };

@@ -30,6 +30,8 @@ const def = <T extends MetricDef>(d: T): T => d;
 const DURATION_BUCKETS = [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200];
 /** Seconds: 1 ms .. 60 s, for QEMU's switch-over downtime and guest-visible outages. */
 const DOWNTIME_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30, 60];
+/** Seconds: 50 µs (a probe on one host) .. 10 s (a probe about to time out). */
+const RTT_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Bytes: 1 MiB .. 1 TiB in powers of 4. */
 const BYTES_BUCKETS = Array.from({ length: 11 }, (_, i) => 2 ** (20 + 2 * i));
 
@@ -167,6 +169,39 @@ export const METRICS = {
     labels: ['vm', 'flavor'],
   }),
 
+  // --- Ping, per VM with a ping_address: computed at scrape time from the ping source ---------
+  pingRtt: def({
+    name: `${NS}_ping_rtt_seconds`,
+    help: 'Round-trip time of answered probes.',
+    type: 'histogram',
+    labels: ['vm'],
+    buckets: RTT_BUCKETS,
+  }),
+  pingSent: def({
+    name: `${NS}_ping_probes_sent_total`,
+    help: 'Probes sent whose fate is known (answered or lost).',
+    type: 'counter',
+    labels: ['vm'],
+  }),
+  pingReceived: def({
+    name: `${NS}_ping_replies_received_total`,
+    help: 'Probes answered.',
+    type: 'counter',
+    labels: ['vm'],
+  }),
+  pingDuplicates: def({
+    name: `${NS}_ping_duplicate_replies_total`,
+    help: 'Extra replies to probes already answered.',
+    type: 'counter',
+    labels: ['vm'],
+  }),
+  pingOutage: def({
+    name: `${NS}_ping_outage_seconds`,
+    help: 'Length of the current run of lost probes, from the send time of the first lost one; 0 while answering.',
+    type: 'gauge',
+    labels: ['vm'],
+  }),
+
   // --- Health ---------------------------------------------------------------------------------
   sourceUp: def({
     name: `${NS}_source_up`,
@@ -201,7 +236,7 @@ export const METRICS = {
 } as const;
 
 /** Error reasons are a closed set so `livemig_source_errors_total` stays bounded. */
-export const SOURCE_ERROR_REASONS = ['connect', 'timeout', 'protocol', 'command', 'reply', 'virsh', 'discover'] as const;
+export const SOURCE_ERROR_REASONS = ['connect', 'timeout', 'protocol', 'command', 'reply', 'virsh', 'discover', 'fping'] as const;
 export type SourceErrorReason = (typeof SOURCE_ERROR_REASONS)[number];
 
 /**

@@ -11,6 +11,7 @@ import type { MonitorState } from '../sources/qmp/source.js';
 import { MIGRATION_STATUSES } from '../sources/qmp/types.js';
 import { REVISION, VERSION } from '../version.js';
 import { METRICS, RAM_METRICS, type SourceErrorReason } from './catalogue.js';
+import { PingMetrics, type PingTargetView } from './ping-metrics.js';
 import { escapeLabelValue, seriesPrefix, TextWriter } from './exposition.js';
 
 export interface ActiveMigrationView {
@@ -41,6 +42,8 @@ export interface MetricsInputs {
   records(): Iterable<MigrationRecord>;
   recordCount(): number;
   vms(): Iterable<VmView>;
+  /** Ping targets tied to VMs, as the ping source counts them now. */
+  pingTargets?(): Iterable<PingTargetView>;
 }
 
 /**
@@ -64,6 +67,7 @@ export class ExporterMetrics {
   private readonly sourceErrors: Counter<'source' | 'host' | 'reason'>;
   private readonly stateFileWrites: Counter<'result'>;
   private prefixes = new Map<string, MonitorPrefixes>();
+  private readonly ping = new PingMetrics();
 
   constructor(
     private readonly inputs: MetricsInputs,
@@ -102,6 +106,11 @@ export class ExporterMetrics {
     if (record.durationSeconds) this.duration.observe(labels, record.durationSeconds.value);
     if (record.bytes.transferred) this.transferred.observe(labels, record.bytes.transferred.value);
     if (record.qemu.downtimeMs) this.qemuDowntime.observe(labels, record.qemu.downtimeMs.value / 1000);
+  }
+
+  /** One answered probe of a VM's ping target. */
+  pingRtt(vm: string, rttSeconds: number): void {
+    this.ping.observeRtt(vm, rttSeconds);
   }
 
   sourceError(source: string, host: string, reason: SourceErrorReason): void {
@@ -147,7 +156,13 @@ export class ExporterMetrics {
     const vms = [...this.inputs.vms()];
     const active = [...this.inputs.activeMigrations()];
     const last = this.lastPerVm();
-    return [...this.monitorSteps(w, monitors, prefixes), ...this.healthSteps(w, health, vms), ...this.migrationSteps(w, active, last)];
+    const ping = [...(this.inputs.pingTargets?.() ?? [])];
+    return [
+      ...this.monitorSteps(w, monitors, prefixes),
+      ...this.ping.steps(w, ping),
+      ...this.healthSteps(w, health, vms),
+      ...this.migrationSteps(w, active, last),
+    ];
   }
 
   private prefixFor(vm: string, host: string): MonitorPrefixes {

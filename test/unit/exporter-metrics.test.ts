@@ -77,3 +77,23 @@ describe('ExporterMetrics', () => {
     expect(metricValue(text, 'livemig_migration_qemu_downtime_seconds_sum{result="completed",mode="precopy",flavor="xl"}')).toBe(0.003);
   });
 });
+
+describe('ExporterMetrics ping series', () => {
+  it('renders the RTT histogram cumulatively, the counters and the current outage per VM', () => {
+    let targets = [{ vm: 'p', sent: 10, received: 8, duplicates: 1, currentOutageSeconds: 0.2 }];
+    const m = metrics({ pingTargets: () => targets });
+    for (const seconds of [0.00004, 0.0003, 0.0003, 20]) m.pingRtt('p', seconds);
+    const text = m.renderScrapeTime();
+    expect(metricValue(text, 'livemig_ping_rtt_seconds_bucket{vm="p",le="0.00005"}')).toBe(1);
+    expect(metricValue(text, 'livemig_ping_rtt_seconds_bucket{vm="p",le="0.0005"}')).toBe(3);
+    expect(metricValue(text, 'livemig_ping_rtt_seconds_bucket{vm="p",le="10"}')).toBe(3);
+    expect(metricValue(text, 'livemig_ping_rtt_seconds_bucket{vm="p",le="+Inf"}')).toBe(4);
+    expect(metricValue(text, 'livemig_ping_rtt_seconds_count{vm="p"}')).toBe(4);
+    expect(metricValue(text, 'livemig_ping_probes_sent_total{vm="p"}')).toBe(10);
+    expect(metricValue(text, 'livemig_ping_replies_received_total{vm="p"}')).toBe(8);
+    expect(metricValue(text, 'livemig_ping_duplicate_replies_total{vm="p"}')).toBe(1);
+    expect(metricValue(text, 'livemig_ping_outage_seconds{vm="p"}')).toBe(0.2);
+    targets = [];
+    expect(m.renderScrapeTime()).not.toContain('vm="p"');
+  });
+});

@@ -48,6 +48,7 @@ const vm = (name: string, ...paths: string[]): VmConfig => ({
   name,
   flavor: '',
   labels: {},
+  pingAddress: null,
   monitors: paths.map((path, i) => ({ id: `h${i}/unix:${path}`, host: `h${i}`, endpoint: { kind: 'unix', path } })),
 });
 

@@ -20,7 +20,7 @@ export function parseDomainList(text: string): string[] {
 export function domainsToVms(domains: readonly string[], host: string, virshPath: string, uri: string): VmConfig[] {
   return domains.map((domain) => {
     const endpoint: QmpEndpoint = { kind: 'virsh', domain, uri, virshPath };
-    return { name: domain, flavor: '', labels: {}, monitors: [{ id: `${host}/${describeQmpEndpoint(endpoint)}`, host, endpoint }] };
+    return { name: domain, flavor: '', labels: {}, pingAddress: null, monitors: [{ id: `${host}/${describeQmpEndpoint(endpoint)}`, host, endpoint }] };
   });
 }
 
