@@ -24,6 +24,8 @@ import type { ListenAddress } from './server/listen-address.js';
 import { LibvirtDiscovery } from './sources/qmp/libvirt-discovery.js';
 import { QmpMonitor } from './sources/qmp/monitor.js';
 import { QmpSource } from './sources/qmp/source.js';
+import { PingSource } from './sources/ping/source.js';
+import type { PingTarget } from './sources/ping/types.js';
 import { VERSION } from './version.js';
 
 export interface RunOptions {
@@ -62,7 +64,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
   const metrics = new ExporterMetrics(
     {
       monitors: () => qmp.snapshot(),
-      health: () => [...qmpHealth(), ...health.values()],
+      health: () => [...qmpHealth(), ...pingHealth(), ...health.values()],
       activeMigrations: () =>
         tracker.activeMigrations().map((m) => ({
           vm: m.vm,
@@ -74,6 +76,14 @@ export async function runExporter(options: RunOptions): Promise<void> {
       records: () => store.all(),
       recordCount: () => store.size,
       vms: () => watchedVms().map((vm) => ({ name: vm.name, flavor: vm.flavor, labels: vm.labels })),
+      pingTargets: () =>
+        ping.snapshot().map((t) => ({
+          vm: t.target.vm ?? t.target.address,
+          sent: t.counters.sent,
+          received: t.counters.received,
+          duplicates: t.counters.duplicates,
+          currentOutageSeconds: t.currentOutageSeconds,
+        })),
     },
     clock,
     config.records.lastMigrationTtlMs,
@@ -113,6 +123,29 @@ export async function runExporter(options: RunOptions): Promise<void> {
     return [...qmp.hostHealth()].map(([host, up]) => ({ source: 'qmp', host, up }));
   }
 
+  const localHost = config.libvirt.host ?? hostname();
+  const ping = new PingSource({
+    clock,
+    logger: logger.child({ component: 'ping' }),
+    periodMs: config.ping.periodMs,
+    timeoutMs: config.ping.timeoutMs,
+    fpingPath: config.ping.fpingPath,
+    maxTargetsPerProcess: config.ping.targetsPerProcess,
+    ...(config.ping.sourceAddress ? { sourceAddress: config.ping.sourceAddress } : {}),
+    // Probe fates reach the tracker's outage attribution in a later step; counters and RTTs are served now.
+    onObservation: () => {},
+    onRtt: (target, rttMs) => metrics.pingRtt(target.vm ?? target.address, rttMs / 1000),
+    onError: (err) => {
+      metrics.sourceError('ping', localHost, 'fping');
+      logger.warn({ component: 'ping', err: errorMessage(err) }, 'ping source error');
+    },
+  });
+  const pingTargets = (): PingTarget[] =>
+    watchedVms().flatMap((vm) => (vm.pingAddress ? [{ address: vm.pingAddress, vm: vm.name, labels: {} }] : []));
+  function pingHealth(): SourceHealth[] {
+    return pingTargets().length ? [{ source: 'ping', host: localHost, up: ping.health().up }] : [];
+  }
+
   let discovery: LibvirtDiscovery | null = null;
   const startDiscovery = async (current: Config) => {
     const mode = current.libvirt.discover;
@@ -142,6 +175,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
 
   await qmp.setVms(config.vms);
   await startDiscovery(config);
+  await ping.setTargets(pingTargets()).catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'ping targets refused'));
   if (watchedVms().length === 0) {
     logger.info(
       { libvirt: config.libvirt.discover },
@@ -183,6 +217,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
       config = { ...next, stateFile: config.stateFile, records: config.records, polling: config.polling, libvirt: config.libvirt };
       tracker.setVms(vmMeta(watchedVms()));
       await qmp.setVms(watchedVms());
+      await ping.setTargets(pingTargets()).catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'ping targets refused'));
       logger.info({ file: options.configFile, vms: config.vms.length }, 'config reloaded (VMs; other sections apply on restart)');
     } catch (err) {
       logger.error({ file: options.configFile, err: errorMessage(err) }, 'config reload failed; keeping the running config');
@@ -200,7 +235,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
       server.closeAllConnections();
       discovery?.stop();
       tracker.stop();
-      await qmp.stop();
+      await Promise.all([qmp.stop(), ping.stop()]);
       if (persistence) {
         try {
           await persistence.flush();

@@ -40,3 +40,26 @@ export interface MonitorGoneObservation extends Stamped {
 }
 
 export type Observation = QmpStatusObservation | QmpEventObservation | MonitorGoneObservation;
+
+/**
+ * One probe of a ping target whose fate is known: answered (rttMs) or lost (null). Per target,
+ * observations come in sequence order, so a run of nulls is one outage. Not part of
+ * `Observation` (that union is keyed by a QEMU monitor); the tracker takes these separately.
+ */
+export interface PingObservation {
+  kind: 'ping';
+  /** The target's address as configured (what fping was given). */
+  target: string;
+  /** VM the target belongs to, when the config ties it to one. */
+  vm?: string;
+  /** Per target, counting up by one per probe, across fping restarts and shard moves. */
+  sequence: number;
+  /** Wall clock, ms since the epoch, when fping sent the probe (see src/sources/ping/sequencer.ts). */
+  sentWallMs: number;
+  /** Round-trip time in ms; null when the probe was lost. */
+  rttMs: number | null;
+  /** Wall clock, ms, when the exporter learnt the probe's fate. */
+  wallMs: number;
+  /** Exporter's monotonic clock, ms, at the same moment. */
+  monoMs: number;
+}
