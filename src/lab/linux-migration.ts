@@ -4,7 +4,7 @@ import { openQmpSession } from '../sources/qmp/transports.js';
 import { setAnnounceRounds } from './announce.js';
 import type { LinuxGuestImage, LinuxGuestParams } from './guest/linux.js';
 import { startLinuxVm } from './linux-vm.js';
-import { MigrationDriver, type MigrationOutcome, type MigrationPlan } from './migrate.js';
+import { migrateOnce, type MigrationOutcome, type MigrationPlan } from './migrate.js';
 import type { Host, LabNetwork } from './netns.js';
 import type { QemuHandle } from './qemu.js';
 
@@ -89,15 +89,7 @@ export class LinuxVmMigration {
       uri: `tcp:${this.setup.network.migrationAddress('dst')}:0`,
       maxBandwidth: run.maxBandwidth,
     };
-    const driver = new MigrationDriver({ source: this.source.qmp, destination: destination.qmp }, plan);
-    try {
-      await driver.prepare();
-      await driver.start();
-    } catch (err) {
-      driver.dispose();
-      throw err;
-    }
-    return driver.finish(run.timeoutMs);
+    return migrateOnce({ source: this.source.qmp, destination: destination.qmp }, plan, run.timeoutMs);
   }
 
   /** Closes the monitors and stops both QEMUs (by PID). */
