@@ -3,31 +3,18 @@ import { ExporterMetrics, type MetricsInputs } from '../../src/metrics/exporter-
 import type { MigrationRecord } from '../../src/migrations/record.js';
 import type { MonitorState } from '../../src/sources/qmp/source.js';
 import { metricValue } from '../helpers/exporter-process.js';
+import { fig, recordEnded } from '../helpers/records.js';
 
 const NOW = Date.UTC(2026, 10, 25, 12);
 const HOUR = 3_600_000;
 
 function record(vm: string, endedAgoMs: number): MigrationRecord {
-  const fig = (value: number) => ({ value, evidence: 'test' });
-  return {
+  return recordEnded(vm, NOW - endedAgoMs - 1000, NOW - endedAgoMs, {
     id: `${vm}@1`,
-    vm,
-    labels: {},
-    source: { host: 'a', monitor: 'a/m' },
-    destination: { host: 'b', monitor: 'b/m' },
-    result: 'completed',
-    mode: 'precopy',
-    startedAt: fig(NOW - endedAgoMs - 1000),
-    postcopyAt: null,
-    stoppedAt: null,
-    resumedAt: null,
-    endedAt: fig(NOW - endedAgoMs),
     durationSeconds: fig(1),
     bytes: { transferred: fig(42), precopy: fig(42), postcopy: null, downtime: null },
     qemu: { downtimeMs: fig(3), setupTimeMs: null, totalTimeMs: null, postcopyRequests: null, passes: null, passesBeforePostcopy: null, errorDesc: null },
-    statuses: [],
-    resumedAfterRestart: false,
-  };
+  });
 }
 
 function monitor(status: string): MonitorState {

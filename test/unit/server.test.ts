@@ -5,28 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActiveMigration, MigrationRecord } from '../../src/migrations/record.js';
 import { createApp, parseTime, type MigrationFilter } from '../../src/server/app.js';
 import { parseListenAddress } from '../../src/server/listen-address.js';
+import { fig, recordEnded } from '../helpers/records.js';
 
 function record(vm: string, startedAt: number, endedAt: number): MigrationRecord {
-  const fig = (value: number) => ({ value, evidence: 'test' });
-  return {
-    id: `${vm}@${startedAt}`,
-    vm,
-    labels: { flavor: 's' },
-    source: { host: 'a', monitor: 'a/unix:/x' },
-    destination: { host: 'b', monitor: 'b/unix:/y' },
-    result: 'completed',
-    mode: 'hybrid',
-    startedAt: fig(startedAt),
-    postcopyAt: null,
-    stoppedAt: null,
-    resumedAt: null,
-    endedAt: fig(endedAt),
-    durationSeconds: fig((endedAt - startedAt) / 1000),
-    bytes: { transferred: fig(1e6), precopy: null, postcopy: null, downtime: null },
-    qemu: { downtimeMs: null, setupTimeMs: null, totalTimeMs: null, postcopyRequests: null, passes: null, passesBeforePostcopy: null, errorDesc: null },
-    statuses: [],
-    resumedAfterRestart: false,
-  } as MigrationRecord;
+  return recordEnded(vm, startedAt, endedAt, { labels: { flavor: 's' }, mode: 'hybrid', bytes: { transferred: fig(1e6), precopy: null, postcopy: null, downtime: null } });
 }
 
 const RECORDS = [record('<script>', 1_000_000, 1_005_000), record('vm-b', 2_000_000, 2_010_000)];

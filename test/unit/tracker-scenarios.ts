@@ -187,26 +187,4 @@ export const HYBRID = {
   endedAt: 1795639400815.602,
 };
 
-/** A minimal closed record of `vm` that ran from `startedAt` to `endedAt` (wall ms). */
-export function recordEnded(vm: string, startedAt: number, endedAt: number): MigrationRecord {
-  const fig = (value: number) => ({ value, evidence: 'test' });
-  return {
-    id: `${vm}@${startedAt}`,
-    vm,
-    labels: {},
-    source: { host: 'hostA', monitor: 'hostA/unix:/a' },
-    destination: { host: 'hostB', monitor: 'hostB/unix:/b' },
-    result: 'completed',
-    mode: 'precopy',
-    startedAt: fig(startedAt),
-    postcopyAt: null,
-    stoppedAt: null,
-    resumedAt: null,
-    endedAt: fig(endedAt),
-    durationSeconds: fig((endedAt - startedAt) / 1000),
-    bytes: { transferred: fig(1), precopy: null, postcopy: null, downtime: null },
-    qemu: { downtimeMs: null, setupTimeMs: null, totalTimeMs: null, postcopyRequests: null, passes: null, passesBeforePostcopy: null, errorDesc: null },
-    statuses: [],
-    resumedAfterRestart: false,
-  };
-}
+export { recordEnded } from '../helpers/records.js';
