@@ -4,7 +4,7 @@
  * fresh Registry, every series set with its labels ahead of the scrape. The text is parsed back
  * into families (a small parser of the 0.0.4 text format, enough for what the exporter writes).
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ExporterMetrics } from '../src/metrics/exporter-metrics.js';
 
 export interface Family {
@@ -103,6 +103,9 @@ export function plainRegistry(families: readonly Family[]): Registry {
     } else if (f.type === 'gauge') {
       const gauge = new Gauge({ name: f.name, help: f.help, labelNames: f.labelNames, registers: [registry] });
       for (const s of f.samples) gauge.set(s.labels, s.value);
+    } else if (f.type === 'histogram' && f.samples.length === 0) {
+      // Ping RTT histograms: these fleets have no ping targets, so only the family's header is served.
+      new Histogram({ name: f.name, help: f.help, labelNames: f.labelNames, registers: [registry] });
     } else {
       throw new Error(`family ${f.name}: type ${f.type} is not expected in the scrape-time series`);
     }
