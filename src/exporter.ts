@@ -132,6 +132,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
     fpingPath: config.ping.fpingPath,
     maxTargetsPerProcess: config.ping.targetsPerProcess,
     ...(config.ping.sourceAddress ? { sourceAddress: config.ping.sourceAddress } : {}),
+    ...(config.ping.netns ? { netns: config.ping.netns } : {}),
     // Probe fates reach the tracker's outage attribution in a later step; counters and RTTs are served now.
     onObservation: () => {},
     onRtt: (target, rttMs) => metrics.pingRtt(target.vm ?? target.address, rttMs / 1000),

@@ -105,6 +105,11 @@ export const configSchema = z
         source_address: ipAddress.optional(),
         fping_path: z.string().min(1).default('fping'),
         targets_per_process: z.number().int().min(1).max(10_000).default(500),
+        /** Run fping inside this network namespace (the lab's lan, a prober's management netns). */
+        netns: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a network namespace name').optional(),
+        before: duration('0s', '10m').prefault('10s'),
+        after: duration('0s', '10m').prefault('10s'),
+        blackout_grace: duration('0s', '1m').prefault('1s'),
       })
       .prefault({}),
     libvirt: z
@@ -159,7 +164,17 @@ export interface Config {
   polling: { idleIntervalMs: number; migratingIntervalMs: number; commandTimeoutMs: number; reconnectMaxBackoffMs: number };
   records: { maxCount: number; maxAgeMs: number; lastMigrationTtlMs: number; staleMigrationTimeoutMs: number; postcopyPausedTimeoutMs: number };
   stateFile: string | null;
-  ping: { periodMs: number; timeoutMs: number; sourceAddress: string | null; fpingPath: string; targetsPerProcess: number };
+  ping: {
+    periodMs: number;
+    timeoutMs: number;
+    sourceAddress: string | null;
+    fpingPath: string;
+    targetsPerProcess: number;
+    netns: string | null;
+    beforeMs: number;
+    afterMs: number;
+    blackoutGraceMs: number;
+  };
   libvirt: { discover: 'auto' | 'on' | 'off'; uri: string; virshPath: string; host: string | null; discoverIntervalMs: number };
   vms: VmConfig[];
 }
@@ -187,6 +202,10 @@ export function toConfig(parsed: ParsedConfig): Config {
       sourceAddress: parsed.ping.source_address ?? null,
       fpingPath: parsed.ping.fping_path,
       targetsPerProcess: parsed.ping.targets_per_process,
+      netns: parsed.ping.netns ?? null,
+      beforeMs: parsed.ping.before,
+      afterMs: parsed.ping.after,
+      blackoutGraceMs: parsed.ping.blackout_grace,
     },
     libvirt: {
       discover: parsed.libvirt.discover,

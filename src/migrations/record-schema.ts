@@ -4,6 +4,24 @@ import { MIGRATION_MODES, MIGRATION_RESULTS, type MigrationRecord } from './reco
 
 const figure = z.object({ value: z.number(), evidence: z.string() });
 const endpoint = z.object({ host: z.string(), monitor: z.string() });
+const outage = z.object({ startAt: z.number(), endAt: z.number().nullable(), seconds: z.number(), lostProbes: z.number() });
+const phase = z.object({
+  sent: z.number(),
+  lost: z.number(),
+  rttMeanMs: z.number().nullable(),
+  rttP99Ms: z.number().nullable(),
+  rttMaxMs: z.number().nullable(),
+});
+const ping = z.object({
+  target: z.string(),
+  periodMs: z.number(),
+  switchoverBlackout: outage.nullable(),
+  postcopyOutages: z.array(outage),
+  postcopyOutageLongestSeconds: z.number(),
+  postcopyOutageTotalSeconds: z.number(),
+  phases: z.object({ before: phase, precopy: phase, postcopy: phase.nullable(), after: phase }),
+  evidence: z.string(),
+});
 
 export const migrationRecordSchema: z.ZodType<MigrationRecord> = z.object({
   id: z.string().min(1),
@@ -37,4 +55,5 @@ export const migrationRecordSchema: z.ZodType<MigrationRecord> = z.object({
   }),
   statuses: z.array(z.object({ status: z.string(), at: z.number(), side: z.enum(['source', 'destination']) })),
   resumedAfterRestart: z.boolean(),
+  ping: ping.nullable().optional(),
 });

@@ -72,6 +72,42 @@ export interface MigrationRecord {
   statuses: { status: string; at: number; side: 'source' | 'destination' }[];
   /** True when the exporter restarted while this migration ran. */
   resumedAfterRestart: boolean;
+  /**
+   * What the VM's pings saw (absent: the VM has no ping_address, or the figures are not in yet:
+   * they are added once `ping.after` has passed after the end).
+   */
+  ping?: PingFigures | null;
+}
+
+/** A run of lost probes; times are probe send times (wall ms), so lengths are known to one period. */
+export interface OutageFigure {
+  startAt: number;
+  /** null: still dark when the figures were taken. */
+  endAt: number | null;
+  seconds: number;
+  lostProbes: number;
+}
+
+export interface PhaseProbeStats {
+  sent: number;
+  lost: number;
+  rttMeanMs: number | null;
+  rttP99Ms: number | null;
+  rttMaxMs: number | null;
+}
+
+export interface PingFigures {
+  target: string;
+  periodMs: number;
+  /** The outage spanning the switch-over (source STOP, or the switch to post-copy), clipped at the destination's RESUME plus ping.blackout_grace; null when no probe was lost there. */
+  switchoverBlackout: OutageFigure | null;
+  /** Outages during post-copy after the blackout (what stale forwarding tables cause). */
+  postcopyOutages: OutageFigure[];
+  postcopyOutageLongestSeconds: number;
+  postcopyOutageTotalSeconds: number;
+  /** Probes sent before (ping.before), during pre-copy, during post-copy, and after (ping.after). */
+  phases: { before: PhaseProbeStats; precopy: PhaseProbeStats; postcopy: PhaseProbeStats | null; after: PhaseProbeStats };
+  evidence: Evidence;
 }
 
 /** A migration under way, as the metrics layer and the API read it. */
