@@ -17,6 +17,7 @@ import { ExporterMetrics, type SourceHealth } from './metrics/exporter-metrics.j
 import { persistState, type StatePersistence } from './migrations/persistence.js';
 import { moveAsideCorrupt, readStateFile, StateFileCorruptError } from './migrations/state-file.js';
 import { MigrationStore } from './migrations/store.js';
+import { PingAttribution } from './migrations/ping-attribution.js';
 import type { TrackerSnapshot } from './migrations/tracker-state.js';
 import { MigrationTracker, type VmMeta } from './migrations/tracker.js';
 import { createApp } from './server/app.js';
@@ -38,6 +39,8 @@ export interface RunOptions {
 }
 
 const STATE_WRITE_DEBOUNCE_MS = 1000;
+/** Phases in which a VM's ping outage is the post-copy outage operators are paged for. */
+const POSTCOPY_PHASES = new Set<string>(['postcopy', 'postcopy-paused', 'postcopy-recover']);
 
 export async function runExporter(options: RunOptions): Promise<void> {
   const { logger, telemetryPath } = options;
@@ -65,14 +68,20 @@ export async function runExporter(options: RunOptions): Promise<void> {
     {
       monitors: () => qmp.snapshot(),
       health: () => [...qmpHealth(), ...pingHealth(), ...health.values()],
-      activeMigrations: () =>
-        tracker.activeMigrations().map((m) => ({
-          vm: m.vm,
-          phase: m.phase,
-          sourceHost: m.source.host,
-          destinationHost: m.destination?.host ?? null,
-          startedAtMs: m.startedAtMs,
-        })),
+      activeMigrations: () => {
+        const outages = new Map(ping.snapshot().map((t) => [t.target.vm, t.currentOutageSeconds]));
+        return tracker.activeMigrations().map((m) => {
+          const outage = POSTCOPY_PHASES.has(m.phase) ? outages.get(m.vm) : undefined;
+          return {
+            vm: m.vm,
+            phase: m.phase,
+            sourceHost: m.source.host,
+            destinationHost: m.destination?.host ?? null,
+            startedAtMs: m.startedAtMs,
+            ...(outage !== undefined ? { postcopyOutageSeconds: outage } : {}),
+          };
+        });
+      },
       records: () => store.all(),
       recordCount: () => store.size,
       vms: () => watchedVms().map((vm) => ({ name: vm.name, flavor: vm.flavor, labels: vm.labels })),
@@ -88,7 +97,25 @@ export async function runExporter(options: RunOptions): Promise<void> {
     clock,
     config.records.lastMigrationTtlMs,
   );
-  tracker.on('closed', (record) => metrics.recordClosed(record));
+  const attribution = new PingAttribution({
+    clock,
+    periodMs: config.ping.periodMs,
+    beforeMs: config.ping.beforeMs,
+    afterMs: config.ping.afterMs,
+    blackoutGraceMs: config.ping.blackoutGraceMs,
+    settleMs: config.ping.timeoutMs + Math.max(1000, 2 * config.ping.periodMs),
+    targetOf: (vm) => watchedVms().find((v) => v.name === vm)?.pingAddress ?? null,
+    onFigures: (record) => {
+      if (store.update(record)) metrics.recordPing(record);
+    },
+  });
+  const attributionTimer = setInterval(() => attribution.tick(), 500);
+  attributionTimer.unref();
+  tracker.on('started', (active) => attribution.started(active.vm));
+  tracker.on('closed', (record) => {
+    metrics.recordClosed(record);
+    attribution.closed(record);
+  });
 
   let persistence: StatePersistence | null = null;
   if (config.stateFile) {
@@ -133,8 +160,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
     maxTargetsPerProcess: config.ping.targetsPerProcess,
     ...(config.ping.sourceAddress ? { sourceAddress: config.ping.sourceAddress } : {}),
     ...(config.ping.netns ? { netns: config.ping.netns } : {}),
-    // Probe fates reach the tracker's outage attribution in a later step; counters and RTTs are served now.
-    onObservation: () => {},
+    onObservation: (observation) => attribution.probe(observation),
     onRtt: (target, rttMs) => metrics.pingRtt(target.vm ?? target.address, rttMs / 1000),
     onError: (err) => {
       metrics.sourceError('ping', localHost, 'fping');
@@ -236,6 +262,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
       server.closeAllConnections();
       discovery?.stop();
       tracker.stop();
+      clearInterval(attributionTimer);
       await Promise.all([qmp.stop(), ping.stop()]);
       if (persistence) {
         try {

@@ -114,6 +114,26 @@ export const METRICS = {
     labels: MIGRATION_LABELS,
     buckets: DOWNTIME_BUCKETS,
   }),
+  migrationBlackout: def({
+    name: `${NS}_migration_blackout_seconds`,
+    help: 'Guest-visible switch-over blackout of a migration, from ping (0 when no probe was lost); observed once the ping.after window has passed.',
+    type: 'histogram',
+    labels: MIGRATION_LABELS,
+    buckets: DOWNTIME_BUCKETS,
+  }),
+  migrationPostcopyOutage: def({
+    name: `${NS}_migration_postcopy_outage_seconds`,
+    help: 'Total guest-visible outage during the post-copy phase of a migration, from ping, after the switch-over blackout.',
+    type: 'histogram',
+    labels: MIGRATION_LABELS,
+    buckets: DOWNTIME_BUCKETS,
+  }),
+  currentPostcopyOutage: def({
+    name: `${NS}_migration_current_postcopy_outage_seconds`,
+    help: 'Current ping outage of a VM in post-copy (0 while it answers); absent when the VM is not in post-copy. Alert on this.',
+    type: 'gauge',
+    labels: ['vm'],
+  }),
   migrationPhase: def({
     name: `${NS}_migration_phase`,
     help: 'Phase of the migration running now, as a state set per migrating VM; absent when the VM is not migrating.',
@@ -159,6 +179,18 @@ export const METRICS = {
   lastQemuDowntime: def({
     name: `${NS}_last_migration_qemu_downtime_seconds`,
     help: "Switch-over downtime of the VM's last migration as QEMU measured it.",
+    type: 'gauge',
+    labels: ['vm'],
+  }),
+  lastBlackout: def({
+    name: `${NS}_last_migration_blackout_seconds`,
+    help: "Guest-visible switch-over blackout of the VM's last migration, from ping.",
+    type: 'gauge',
+    labels: ['vm'],
+  }),
+  lastPostcopyOutage: def({
+    name: `${NS}_last_migration_postcopy_outage_seconds`,
+    help: "Total guest-visible outage during the post-copy phase of the VM's last migration, from ping.",
     type: 'gauge',
     labels: ['vm'],
   }),

@@ -20,6 +20,8 @@ export interface ActiveMigrationView {
   sourceHost: string;
   destinationHost: string | null;
   startedAtMs: number;
+  /** Current ping outage (s) while the VM is in post-copy; undefined otherwise or without ping. */
+  postcopyOutageSeconds?: number;
 }
 
 export interface VmView {
@@ -64,6 +66,8 @@ export class ExporterMetrics {
   private readonly duration: Histogram<'result' | 'mode' | 'flavor'>;
   private readonly transferred: Histogram<'result' | 'mode' | 'flavor'>;
   private readonly qemuDowntime: Histogram<'result' | 'mode' | 'flavor'>;
+  private readonly blackout: Histogram<'result' | 'mode' | 'flavor'>;
+  private readonly postcopyOutage: Histogram<'result' | 'mode' | 'flavor'>;
   private readonly sourceErrors: Counter<'source' | 'host' | 'reason'>;
   private readonly stateFileWrites: Counter<'result'>;
   private prefixes = new Map<string, MonitorPrefixes>();
@@ -80,6 +84,8 @@ export class ExporterMetrics {
     this.duration = new Histogram({ ...spec(m.migrationDuration), buckets: [...m.migrationDuration.buckets], registers: [r] });
     this.transferred = new Histogram({ ...spec(m.migrationTransferred), buckets: [...m.migrationTransferred.buckets], registers: [r] });
     this.qemuDowntime = new Histogram({ ...spec(m.migrationQemuDowntime), buckets: [...m.migrationQemuDowntime.buckets], registers: [r] });
+    this.blackout = new Histogram({ ...spec(m.migrationBlackout), buckets: [...m.migrationBlackout.buckets], registers: [r] });
+    this.postcopyOutage = new Histogram({ ...spec(m.migrationPostcopyOutage), buckets: [...m.migrationPostcopyOutage.buckets], registers: [r] });
     this.sourceErrors = new Counter({ ...spec(m.sourceErrors), registers: [r] });
     this.stateFileWrites = new Counter({ ...spec(m.stateFileWrites), registers: [r] });
     for (const result of ['ok', 'error']) this.stateFileWrites.inc({ result }, 0);
@@ -97,6 +103,14 @@ export class ExporterMetrics {
 
   get contentType(): string {
     return this.registry.contentType;
+  }
+
+  /** A closed record got its ping figures (ping.after after its end). */
+  recordPing(record: MigrationRecord): void {
+    if (!record.result || !record.ping) return;
+    const labels = { result: record.result, mode: record.mode, flavor: record.labels.flavor ?? '' };
+    this.blackout.observe(labels, record.ping.switchoverBlackout?.seconds ?? 0);
+    if (record.postcopyAt) this.postcopyOutage.observe(labels, record.ping.postcopyOutageTotalSeconds);
   }
 
   recordClosed(record: MigrationRecord): void {
@@ -277,6 +291,12 @@ export class ExporterMetrics {
       w.family(m.migrationStarted);
       for (const a of active) w.sample(seriesPrefix(m.migrationStarted.name, [['vm', a.vm]]), a.startedAtMs / 1000);
     });
+    steps.push(() => {
+      w.family(m.currentPostcopyOutage);
+      for (const a of active) {
+        if (a.postcopyOutageSeconds !== undefined) w.sample(seriesPrefix(m.currentPostcopyOutage.name, [['vm', a.vm]]), a.postcopyOutageSeconds);
+      }
+    });
 
     steps.push(() => {
       w.family(m.lastInfo);
@@ -297,6 +317,8 @@ export class ExporterMetrics {
       [m.lastEnd, (r: MigrationRecord) => (r.endedAt ? r.endedAt.value / 1000 : undefined)],
       [m.lastDuration, (r: MigrationRecord) => r.durationSeconds?.value],
       [m.lastQemuDowntime, (r: MigrationRecord) => (r.qemu.downtimeMs ? r.qemu.downtimeMs.value / 1000 : undefined)],
+      [m.lastBlackout, (r: MigrationRecord) => (r.ping ? (r.ping.switchoverBlackout?.seconds ?? 0) : undefined)],
+      [m.lastPostcopyOutage, (r: MigrationRecord) => (r.ping && r.postcopyAt ? r.ping.postcopyOutageTotalSeconds : undefined)],
     ] as const;
     for (const [def, read] of perVm) {
       steps.push(() => {

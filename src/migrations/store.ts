@@ -41,6 +41,16 @@ export class MigrationStore {
     return true;
   }
 
+  /** Replaces a stored record by id (figures added after it closed); false when it is not stored. */
+  update(record: MigrationRecord): boolean {
+    const at = this.records.findIndex((r) => r.id === record.id);
+    if (at === -1) return false;
+    this.records[at] = record;
+    this.byId.set(record.id, record);
+    this.changed();
+    return true;
+  }
+
   get(id: string): MigrationRecord | undefined {
     this.prune();
     return this.byId.get(id);
