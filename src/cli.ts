@@ -48,6 +48,9 @@ export function buildProgram(): Command {
         const logger = createLogger(flags['log.level'], flags['log.format']);
         const { runExporter } = await import('./exporter.js');
         await runExporter({ config, configFile: flags.config ?? null, listen, telemetryPath, logger });
+        // Stopped on a signal: a child process or socket a source could not close must not keep us alive.
+        logger.flush();
+        process.exit(0);
       } catch (err) {
         fail(err);
       }

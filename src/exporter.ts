@@ -39,6 +39,7 @@ export interface RunOptions {
 }
 
 const STATE_WRITE_DEBOUNCE_MS = 1000;
+const SOURCE_STOP_TIMEOUT_MS = 5000;
 /** Phases in which a VM's ping outage is the post-copy outage operators are paged for. */
 const POSTCOPY_PHASES = new Set<string>(['postcopy', 'postcopy-paused', 'postcopy-recover']);
 
@@ -263,7 +264,12 @@ export async function runExporter(options: RunOptions): Promise<void> {
       discovery?.stop();
       tracker.stop();
       clearInterval(attributionTimer);
-      await Promise.all([qmp.stop(), ping.stop()]);
+      // A source stuck on a dead peer must not keep the exporter from stopping (and saving its state).
+      const stopped = await Promise.race([
+        Promise.all([qmp.stop(), ping.stop()]).then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), SOURCE_STOP_TIMEOUT_MS).unref()),
+      ]);
+      if (!stopped) logger.warn({ timeoutMs: SOURCE_STOP_TIMEOUT_MS }, 'sources did not stop in time; exiting anyway');
       if (persistence) {
         try {
           await persistence.flush();
