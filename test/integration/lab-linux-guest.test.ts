@@ -140,14 +140,10 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'ip', 'tc',
         const lengthMs = !first || Number.isNaN(first.endMs) ? Number.POSITIVE_INFINITY : first.endMs - first.startMs;
         const answered = Number.isFinite(lengthMs) ? `after ${Math.round(lengthMs)} ms (${first?.lost} probes lost)` : `not within ${OUTAGE_WINDOW_MS} ms`;
         console.log(`no announcement, arp_notify=${arpNotify ? 1 : 0}: answered again ${answered}`);
+        // Nothing tells the bridges where the VM went until the guest sends a frame of its own (its
+        // ARP probe for the lan address, some seconds after the first ping made the neighbour
+        // entry): how long that takes depends on when the switch came, so only the loss is asserted.
         expect(first?.lost ?? 0).toBeGreaterThan(0);
-        // Nothing tells the bridges where the VM went until the guest sends a frame of its own: its
-        // ARP probe for the lan address, 5 s (delay_first_probe_time) after the first ping made the
-        // neighbour entry. How long the outage is depends on when the switch came in those 5 s (on
-        // a loaded machine the migration takes longer), but it never ends before that probe.
-        const firstPingMs = figures.probes[0]?.sentMs ?? Number.NaN;
-        const endMs = first === undefined || Number.isNaN(first.endMs) ? Number.POSITIVE_INFINITY : first.endMs;
-        expect(endMs).toBeGreaterThanOrEqual(firstPingMs + 4_500);
       }, TEST_TIMEOUT_MS);
     }
   },
