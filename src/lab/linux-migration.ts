@@ -42,6 +42,8 @@ export interface LinuxMigrationRun {
   mode?: MigrationPlan['mode'];
   /** Bytes per second (`max-bandwidth`). */
   maxBandwidth: number;
+  /** Bytes per second in post-copy (`max-postcopy-bandwidth`); default maxBandwidth. */
+  maxPostcopyBandwidth?: number;
   /** The destination's `announce-rounds` (src/lab/announce.ts); default QEMU's own. */
   announceRounds?: number;
   timeoutMs: number;
@@ -88,6 +90,7 @@ export class LinuxVmMigration {
       mode: run.mode ?? 'hybrid',
       uri: `tcp:${this.setup.network.migrationAddress('dst')}:0`,
       maxBandwidth: run.maxBandwidth,
+      ...(run.maxPostcopyBandwidth !== undefined ? { maxPostcopyBandwidth: run.maxPostcopyBandwidth } : {}),
     };
     return migrateOnce({ source: this.source.qmp, destination: destination.qmp }, plan, run.timeoutMs);
   }
