@@ -23,7 +23,11 @@ export class ExporterProcess {
     const logs: Record<string, unknown>[] = [];
     let stderr = '';
     const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`exporter did not start listening within 20 s:\n${stderr}`)), 20_000);
+      const timer = setTimeout(() => {
+        // Not left running behind the failed test; SIGTERM, so that it stops its fping too.
+        child.kill('SIGTERM');
+        reject(new Error(`exporter did not start listening within 20 s:\n${stderr}`));
+      }, 20_000);
       let partial = '';
       child.stderr?.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
