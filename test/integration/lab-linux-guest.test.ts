@@ -14,7 +14,7 @@ import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
 const VM_ADDRESS = '198.19.0.10';
-const GUEST: LinuxGuestParams = { address: `${VM_ADDRESS}/24`, arpNotify: true, fillMiB: 32, dirtyMiB: 16 };
+const GUEST: LinuxGuestParams = { address: `${VM_ADDRESS}/24`, arpNotify: true, fillMiB: 16, dirtyMiB: 32 };
 const MEMORY_MIB = 128;
 const BANDWIDTH = 100 * MiB;
 const PERIOD_MS = 100;
