@@ -18,7 +18,7 @@
  * alone, and the ratio (exporter + fping) / (fping alone).
  *
  *   node --import tsx bench/ping.ts [--targets 1000] [--period-ms 100] [--seconds 30] [--warmup-seconds 5]
- *                                   [--baseline 1] [--batched-read-ms 0]
+ *                                   [--baseline 1] [--batched-read-ms 0] [--variant-interval-ms 0]
  * Smoke: --targets 50 --seconds 3 (about 10 s).
  *
  * Needs root (ip netns, fping's raw socket). The namespace and every process the benchmark
@@ -50,10 +50,14 @@ const WARMUP_SECONDS = flag('warmup-seconds', Math.min(5, Math.max(1, SECONDS / 
 /** 0 skips the fping-alone baseline (for profiling the exporter side alone). */
 const BASELINE = flag('baseline', 1) !== 0;
 /**
- * N > 0 adds a third run: the same fping command lines with stdout on a FIFO that this process
- * reads (non-blocking) every N ms, for what reading in batches would cost instead of a wake-up per line.
+ * N > 0 adds a third run (the variant): the same shards with stdout on a FIFO that this process
+ * reads (non-blocking) every N ms, for what reading in batches would cost instead of a wake-up
+ * per line. Neither variant option changes the exporter side or the PASS/FAIL lines.
  */
 const BATCHED_READ_MS = flag('batched-read-ms', 0);
+/** X > 0 also runs that variant (or adds to it) with fping's -i set to X ms instead of PingSource's. */
+const VARIANT_INTERVAL_MS = flag('variant-interval-ms', 0);
+const VARIANT = BATCHED_READ_MS > 0 || VARIANT_INTERVAL_MS > 0;
 const TIMEOUT_MS = PING_DEFAULTS.timeoutMs;
 const FPING = PING_DEFAULTS.fpingPath;
 const TARGET_MS_PER_PROBE = 0.05;
@@ -470,11 +474,28 @@ interface BaselineRun {
   exited: string[];
 }
 
-function settingsFor(netns: string, addresses: readonly string[]): FpingSettings {
-  return { binary: FPING, periodMs: PERIOD_MS, timeoutMs: TIMEOUT_MS, intervalMs: sendIntervalMs(PERIOD_MS, addresses.length), netns };
+function settingsFor(netns: string, addresses: readonly string[], intervalMs = 0): FpingSettings {
+  const interval = intervalMs > 0 ? intervalMs : sendIntervalMs(PERIOD_MS, addresses.length);
+  return { binary: FPING, periodMs: PERIOD_MS, timeoutMs: TIMEOUT_MS, intervalMs: interval, netns };
 }
 
-async function runBaseline(netns: string, shards: readonly PingProcessState[], readEveryMs = 0): Promise<BaselineRun> {
+/** How a baseline run differs from PingSource's way: 0 = the same. */
+interface BaselineVariant {
+  /** Read stdout from a FIFO every this many ms instead of on every line. */
+  readEveryMs: number;
+  /** fping -i in ms instead of sendIntervalMs(). */
+  intervalMs: number;
+}
+
+function describeVariant(v: BaselineVariant): string {
+  const parts: string[] = [];
+  if (v.intervalMs > 0) parts.push(`-i ${v.intervalMs}`);
+  parts.push(v.readEveryMs > 0 ? `stdout on a FIFO read every ${v.readEveryMs} ms` : 'stdout read per line');
+  return `variant: same shards, ${parts.join(', ')}`;
+}
+
+async function runBaseline(netns: string, shards: readonly PingProcessState[], variant: BaselineVariant = { readEveryMs: 0, intervalMs: 0 }): Promise<BaselineRun> {
+  const { readEveryMs } = variant;
   let measuring = false;
   let lines = 0;
   let reads = 0;
@@ -497,7 +518,7 @@ async function runBaseline(netns: string, shards: readonly PingProcessState[], r
     for (let i = chunk.indexOf(10); i !== -1 && i < length; i = chunk.indexOf(10, i + 1)) lines++;
   };
   for (const shard of shards) {
-    const { command, args } = fpingCommand(settingsFor(netns, shard.targets), shard.targets);
+    const { command, args } = fpingCommand(settingsFor(netns, shard.targets, variant.intervalMs), shard.targets);
     let child: ChildProcess;
     if (dir) {
       // A FIFO with two opens: a non-blocking read end here, a blocking write end for fping.
@@ -633,7 +654,7 @@ function report(e: ExporterRun, b: BaselineRun | null, batched: BaselineRun | nu
   if (batched) {
     const per = perProbe(batched.fpingMs, batched.lines);
     rows.push([
-      `variant: same fping, stdout on a FIFO read every ${BATCHED_READ_MS} ms`,
+      describeVariant({ readEveryMs: BATCHED_READ_MS, intervalMs: VARIANT_INTERVAL_MS }),
       String(batched.lines),
       fixed(batched.lines / batched.seconds, 0),
       '-',
@@ -754,7 +775,7 @@ async function main(): Promise<void> {
 
   const exporter = await runExporter(ns, targets);
   const baseline = BASELINE ? await runBaseline(ns, exporter.processes) : null;
-  const batched = BATCHED_READ_MS > 0 ? await runBaseline(ns, exporter.processes, BATCHED_READ_MS) : null;
+  const batched = VARIANT ? await runBaseline(ns, exporter.processes, { readEveryMs: BATCHED_READ_MS, intervalMs: VARIANT_INTERVAL_MS }) : null;
   const verdicts = report(exporter, baseline, batched);
   console.log(`load average at end: ${loadText()}`);
   console.log('targets:');
