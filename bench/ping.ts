@@ -35,6 +35,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import type { Clock } from '../src/clock.js';
 import { ExporterMetrics, type VmView } from '../src/metrics/exporter-metrics.js';
+import { pingTargetView } from '../src/metrics/ping-metrics.js';
 import type { PingObservation } from '../src/observations.js';
 import { fpingCommand, type FpingSettings } from '../src/sources/ping/fping.js';
 import { sendIntervalMs } from '../src/sources/ping/shards.js';
@@ -336,13 +337,7 @@ async function runExporter(netns: string, targets: readonly PingTarget[]): Promi
       recordCount: () => 0,
       vms: () => vms,
       pingTargets: () =>
-        source.snapshot().map((t) => ({
-          vm: t.target.vm ?? t.target.address,
-          sent: t.counters.sent,
-          received: t.counters.received,
-          duplicates: t.counters.duplicates,
-          currentOutageSeconds: t.currentOutageSeconds,
-        })),
+        source.snapshot().map(pingTargetView),
     },
     clock,
     3_600_000,

@@ -14,6 +14,7 @@ import type { Config, VmConfig } from './config/schema.js';
 import { errorMessage, livemigError } from './errors.js';
 import type { Logger } from './log.js';
 import { ExporterMetrics, type SourceHealth } from './metrics/exporter-metrics.js';
+import { pingTargetView } from './metrics/ping-metrics.js';
 import { persistState, type StatePersistence } from './migrations/persistence.js';
 import { moveAsideCorrupt, readStateFile, StateFileCorruptError } from './migrations/state-file.js';
 import { MigrationStore } from './migrations/store.js';
@@ -87,13 +88,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
       recordCount: () => store.size,
       vms: () => watchedVms().map((vm) => ({ name: vm.name, flavor: vm.flavor, labels: vm.labels })),
       pingTargets: () =>
-        ping.snapshot().map((t) => ({
-          vm: t.target.vm ?? t.target.address,
-          sent: t.counters.sent,
-          received: t.counters.received,
-          duplicates: t.counters.duplicates,
-          currentOutageSeconds: t.currentOutageSeconds,
-        })),
+        ping.snapshot().map(pingTargetView),
     },
     clock,
     config.records.lastMigrationTtlMs,
@@ -178,7 +173,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
   const startDiscovery = async (current: Config) => {
     const mode = current.libvirt.discover;
     if (mode === 'off') return;
-    const host = current.libvirt.host ?? hostname();
+    const host = localHost;
     if (mode === 'auto' && !(await onPath(current.libvirt.virshPath))) {
       logger.info({ virsh: current.libvirt.virshPath }, 'libvirt not found (no virsh on PATH): not watching libvirt domains');
       return;

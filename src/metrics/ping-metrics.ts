@@ -3,6 +3,7 @@
  * the counters and current outage read from the source at scrape time. Targets that are gone
  * lose their series and their histogram at the next scrape.
  */
+import type { PingTargetState } from '../sources/ping/types.js';
 import { METRICS } from './catalogue.js';
 import { formatValue, seriesPrefix, type TextWriter } from './exposition.js';
 
@@ -12,6 +13,17 @@ export interface PingTargetView {
   received: number;
   duplicates: number;
   currentOutageSeconds: number;
+}
+
+/** What the metrics read of one target of the ping source; a target without a VM is named by its address. */
+export function pingTargetView(t: PingTargetState): PingTargetView {
+  return {
+    vm: t.target.vm ?? t.target.address,
+    sent: t.counters.sent,
+    received: t.counters.received,
+    duplicates: t.counters.duplicates,
+    currentOutageSeconds: t.currentOutageSeconds,
+  };
 }
 
 interface Buckets {
