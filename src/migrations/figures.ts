@@ -53,7 +53,7 @@ export function buildRecord(vm: string, labels: Record<string, string>, m: OpenM
     startedAt: m.startedAt,
     postcopyAt: m.postcopyAt ? timedFigure(m.postcopyAt) : null,
     stoppedAt: m.stoppedAt === null ? null : { value: m.stoppedAt, evidence: 'qmp:source event STOP' },
-    resumedAt: m.resumedAt === null ? null : { value: m.resumedAt, evidence: 'qmp:destination event RESUME' },
+    resumedAt: m.resumedAt === null ? null : { value: m.resumedAt, evidence: m.resumedVia === 'poll' ? 'qmp:destination query-status running (poll time)' : 'qmp:destination event RESUME' },
     endedAt: closing.endedAt,
     durationSeconds: duration(m, final, closing),
     bytes: { transferred: ramFigure('transferred'), ...byteSplit(m, ram, switched, ramFigure, ramEvidence) },

@@ -37,12 +37,12 @@ export function decide(m: OpenMigration, now: number, timeouts: OutcomeTimeouts)
   const wait = (kind: DeadlineKind, at: number): Decision => ({ kind: 'wait', deadline: { kind, at } });
 
   if (m.outcome) {
-    if (m.source.gone) return close(fromOutcome(m.outcome, 'source'));
-    if (!m.finalReply) return wait('final-reply', now + timeouts.finalReplyMs);
+    // A source that went away sends no final reply, but its destination may still speak.
+    if (!m.finalReply && !m.source.gone) return wait('final-reply', now + timeouts.finalReplyMs);
     // The destination's own events can reach us after its poll replies (QEMU emits them from the
     // incoming migration's thread), so its RESUME is awaited too, not only its 'completed'.
     const destinationEvents = m.marks.some((mark) => mark.side === 'destination' && mark.via === 'event');
-    const awaitingResume = destinationEvents && m.resumedAt === null;
+    const awaitingResume = destinationEvents && m.resumedVia !== 'event';
     const destinationPending =
       m.outcome.result === 'completed' && m.destination !== null && !m.destination.gone && (!m.destinationOutcome || awaitingResume);
     if (destinationPending) return wait('final-reply', Math.min(m.outcome.at, now) + DESTINATION_GRACE_MS);

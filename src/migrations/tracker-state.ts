@@ -94,6 +94,8 @@ const openMigration = z.object({
   postcopyAt: timed.nullable(),
   stoppedAt: z.number().nullable(),
   resumedAt: z.number().nullable(),
+  /** How resumedAt was seen: QEMU's RESUME event, or else the first destination poll that found the guest running. */
+  resumedVia: z.enum(['event', 'poll']).nullable().default(null),
   /** Highest MIGRATION_PASS of the source. */
   maxPass: z.number().nullable(),
   /** Highest MIGRATION_PASS when the source's events first left 'active' (the switch-over). */

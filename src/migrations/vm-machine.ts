@@ -224,12 +224,18 @@ export class VmMachine {
       const side = this.sideIn(m, view);
       // The source resumes its own guest when a switch-over fails: not the destination's RESUME.
       if (side === 'source') return;
+      // Another monitor of the VM that resumes it is the destination, even before its first poll
+      // (a monitor found late, just before the switch-over).
       if (side === null) {
-        if (m.destination !== null || !view.pending) return;
+        if (m.destination !== null) return;
         this.bindDestination(m, view);
       }
-      m.resumedAt ??= r.at;
+      if (m.resumedVia !== 'event') {
+        m.resumedAt = r.at;
+        m.resumedVia = 'event';
+      }
       m.lastWall = Math.max(m.lastWall, r.at);
+      this.decide(m);
       return;
     }
     if (view.pending && view.pending.hint === null) {
@@ -289,6 +295,11 @@ export class VmMachine {
       m.passesAtSwitchover = m.maxPass;
     }
     if (isPostcopyStatus(status)) m.postcopyAt = better(m.postcopyAt, timed(side, status, r));
+    if (side === 'destination' && r.runState === 'running' && m.resumedAt === null) {
+      // No RESUME event seen (the monitor was found after it): the poll time bounds it from above.
+      m.resumedAt = r.at;
+      m.resumedVia = 'poll';
+    }
     if (side === 'source' && r.info) this.noteSourceReply(m, r.info, r.at);
     if (side === 'source' && stage !== null) m.pausedSince = status === 'postcopy-paused' ? (m.pausedSince ?? r.at) : null;
 
@@ -422,6 +433,7 @@ export class VmMachine {
       postcopyAt: null,
       stoppedAt: null,
       resumedAt: null,
+      resumedVia: null,
       maxPass: null,
       passesAtSwitchover: null,
       latest: null,

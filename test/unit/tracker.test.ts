@@ -96,7 +96,7 @@ describe('MigrationTracker on the QEMU 7.2 hybrid samples', () => {
     expect(r.durationSeconds).toEqual({ value: 5.46, evidence: 'qmp:source query-migrate total-time' });
     expect(r.bytes.transferred?.value).toBe(HYBRID.transferred);
     expect(r.stoppedAt).toBeNull();
-    expect(r.resumedAt).toBeNull();
+    expect(r.resumedAt).toEqual({ value: SAMPLE_T0 + 4600, evidence: 'qmp:destination query-status running (poll time)' });
   });
 
   it('polls only, setup missed: the start is the first reply time minus its total-time', () => {
@@ -599,5 +599,48 @@ describe('MigrationTracker and QEMU replies polled before their figures are fill
     const [record] = t.store.all();
     expect(record?.qemu.totalTimeMs?.value).toBe(5460);
     expect(record?.qemu.downtimeMs?.value).toBe(4);
+  });
+});
+
+describe("MigrationTracker and the destination's RESUME", () => {
+  it('a destination monitor found just before the switch-over: its RESUME binds it before its first poll', () => {
+    const t = rig();
+    const lateDestination = hybridDestinationEvents().filter((d) => d.wallMs >= HYBRID.resumedAt);
+    t.feed(byTime(hybridSourceEvents(), hybridSourcePolls(), lateDestination));
+    const r = only(t.store.all());
+    expect(r.destination?.host).toBe('hostB');
+    expect(r.resumedAt).toEqual({ value: HYBRID.resumedAt, evidence: 'qmp:destination event RESUME' });
+  });
+
+  it('a destination seen by polls only: the first poll that finds the guest running bounds the resume, and says so', () => {
+    const t = rig();
+    t.feed(byTime(hybridSourceEvents(), hybridSourcePolls(), hybridDestinationPolls()));
+    const r = only(t.store.all());
+    expect(r.resumedAt).toEqual({ value: SAMPLE_T0 + 4600, evidence: 'qmp:destination query-status running (poll time)' });
+  });
+
+  it('a RESUME event that arrives after a poll found the guest running replaces the poll time', () => {
+    const t = rig();
+    const resume = hybridDestinationEvents().filter((d) => d.kind === 'qmp-event' && d.event === 'RESUME');
+    const polls = byTime(hybridSourceEvents(), hybridSourcePolls(), hybridDestinationPolls());
+    const afterPoll = polls.findIndex((d) => d.ref.host === 'hostB' && d.wallMs === SAMPLE_T0 + 4600) + 1;
+    t.feed([...polls.slice(0, afterPoll), ...resume, ...polls.slice(afterPoll)]);
+    const r = only(t.store.all());
+    expect(r.resumedAt).toEqual({ value: HYBRID.resumedAt, evidence: 'qmp:destination event RESUME' });
+  });
+
+  it('the source exits right after completing: the destination RESUME that follows is still in the record', () => {
+    const t = rig();
+    const end = HYBRID.endedAt;
+    const source = hybridSourceEvents().filter((d) => d.wallMs <= end);
+    const destination = hybridDestinationEvents().map((d) => (d.kind === 'qmp-event' && d.event === 'RESUME' ? { ...d, wallMs: end + 50 } : d));
+    const closed: MigrationRecord[] = [];
+    t.tracker.on('closed', (r: MigrationRecord) => closed.push(r));
+    t.feed(byTime(source, destination.filter((d) => d.wallMs <= end), [gone(A, end + 10, 'QEMU exited')]));
+    expect(closed).toEqual([]);
+    t.feed(destination.filter((d) => d.wallMs > end));
+    const r = only(closed);
+    expect(r.result).toBe('completed');
+    expect(r.resumedAt).toEqual({ value: end + 50, evidence: 'qmp:destination event RESUME' });
   });
 });
