@@ -18,16 +18,14 @@
  * alone, and the ratio (exporter + fping) / (fping alone).
  *
  *   node --import tsx bench/ping.ts [--targets 1000] [--period-ms 100] [--seconds 30] [--warmup-seconds 5]
- *                                   [--baseline 1] [--batched-read-ms 0] [--variant-interval-ms 0]
+ *                                   [--baseline 1] [--variant-read-ms -1] [--variant-interval-ms 0]
  * Smoke: --targets 50 --seconds 3 (about 10 s).
  *
  * Needs root (ip netns, fping's raw socket). The namespace and every process the benchmark
  * started are removed at the end, on error and on SIGINT/SIGTERM.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -37,7 +35,8 @@ import type { Clock } from '../src/clock.js';
 import { ExporterMetrics, type VmView } from '../src/metrics/exporter-metrics.js';
 import { pingTargetView } from '../src/metrics/ping-metrics.js';
 import type { PingObservation } from '../src/observations.js';
-import { fpingCommand, type FpingSettings } from '../src/sources/ping/fping.js';
+import { BatchedOutput } from '../src/sources/ping/batched-output.js';
+import { DEFAULT_READ_INTERVAL_MS, fpingCommand, type FpingSettings } from '../src/sources/ping/fping.js';
 import { sendIntervalMs } from '../src/sources/ping/shards.js';
 import { PING_DEFAULTS, PingSource } from '../src/sources/ping/source.js';
 import type { PingProcessState, PingTarget } from '../src/sources/ping/types.js';
@@ -51,14 +50,16 @@ const WARMUP_SECONDS = flag('warmup-seconds', Math.min(5, Math.max(1, SECONDS / 
 /** 0 skips the fping-alone baseline (for profiling the exporter side alone). */
 const BASELINE = flag('baseline', 1) !== 0;
 /**
- * N > 0 adds a third run (the variant): the same shards with stdout on a FIFO that this process
- * reads (non-blocking) every N ms, for what reading in batches would cost instead of a wake-up
- * per line. Neither variant option changes the exporter side or the PASS/FAIL lines.
+ * N >= 0 adds a third run (the variant): the same shards with stdout drained every N ms instead
+ * of PingSource's DEFAULT_READ_INTERVAL_MS, 0 meaning a pipe read on every wake-up (a read per
+ * line, as a plain reader does). Neither variant option changes the exporter side or the
+ * PASS/FAIL lines.
  */
-const BATCHED_READ_MS = flag('batched-read-ms', 0);
+const VARIANT_READ_MS = flag('variant-read-ms', -1);
 /** X > 0 also runs that variant (or adds to it) with fping's -i set to X ms instead of PingSource's. */
 const VARIANT_INTERVAL_MS = flag('variant-interval-ms', 0);
-const VARIANT = BATCHED_READ_MS > 0 || VARIANT_INTERVAL_MS > 0;
+const VARIANT = VARIANT_READ_MS >= 0 || VARIANT_INTERVAL_MS > 0;
+const VARIANT_SETTINGS = { readEveryMs: VARIANT_READ_MS >= 0 ? VARIANT_READ_MS : DEFAULT_READ_INTERVAL_MS, intervalMs: VARIANT_INTERVAL_MS };
 const TIMEOUT_MS = PING_DEFAULTS.timeoutMs;
 const FPING = PING_DEFAULTS.fpingPath;
 const TARGET_MS_PER_PROBE = 0.05;
@@ -485,25 +486,21 @@ interface BaselineVariant {
 function describeVariant(v: BaselineVariant): string {
   const parts: string[] = [];
   if (v.intervalMs > 0) parts.push(`-i ${v.intervalMs}`);
-  parts.push(v.readEveryMs > 0 ? `stdout on a FIFO read every ${v.readEveryMs} ms` : 'stdout read per line');
+  parts.push(v.readEveryMs > 0 ? `stdout drained every ${v.readEveryMs} ms` : 'stdout read per line');
   return `variant: same shards, ${parts.join(', ')}`;
 }
 
-async function runBaseline(netns: string, shards: readonly PingProcessState[], variant: BaselineVariant = { readEveryMs: 0, intervalMs: 0 }): Promise<BaselineRun> {
+async function runBaseline(netns: string, shards: readonly PingProcessState[], variant: BaselineVariant = { readEveryMs: DEFAULT_READ_INTERVAL_MS, intervalMs: 0 }): Promise<BaselineRun> {
   const { readEveryMs } = variant;
   let measuring = false;
   let lines = 0;
   let reads = 0;
   const exited: string[] = [];
   const children: ChildProcess[] = [];
-  const readers: NodeJS.Timeout[] = [];
-  const fds: number[] = [];
-  const dir = readEveryMs > 0 ? mkdtempSync(join(tmpdir(), 'livemig-bench-')) : null;
+  const outputs: BatchedOutput[] = [];
   const stopChildren = async () => {
-    for (const timer of readers.splice(0)) clearInterval(timer);
     await Promise.all(children.map((c) => stopChild(c)));
-    for (const fd of fds.splice(0)) closeSync(fd);
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    for (const output of outputs.splice(0)) output.finish();
   };
   cleanups.push(stopChildren);
   // One line per probe's fate (reply or timed out); counting them is all this reader does.
@@ -515,31 +512,16 @@ async function runBaseline(netns: string, shards: readonly PingProcessState[], v
   for (const shard of shards) {
     const { command, args } = fpingCommand(settingsFor(netns, shard.targets, variant.intervalMs), shard.targets);
     let child: ChildProcess;
-    if (dir) {
-      // A FIFO with two opens: a non-blocking read end here, a blocking write end for fping.
-      const fifo = join(dir, `shard-${shard.shard}`);
-      execFileSync('mkfifo', ['-m', '600', fifo]);
-      const readFd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-      fds.push(readFd);
-      const writeFd = openSync(fifo, 'w');
-      child = spawn(command, args, { stdio: ['ignore', writeFd, 'pipe'] });
-      closeSync(writeFd);
-      const buffer = Buffer.alloc(1 << 16);
-      readers.push(
-        setInterval(() => {
-          for (;;) {
-            let n: number;
-            try {
-              n = readSync(readFd, buffer, 0, buffer.length, null);
-            } catch (err) {
-              if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return;
-              throw err;
-            }
-            if (n === 0) return;
-            count(buffer, n);
-          }
-        }, readEveryMs),
-      );
+    if (readEveryMs > 0) {
+      // Read the way PingSource reads (batched-output.ts).
+      const output = new BatchedOutput(readEveryMs, (chunk) => count(chunk, chunk.length));
+      outputs.push(output);
+      try {
+        child = spawn(command, args, { stdio: ['ignore', output.writerFd, 'pipe'] });
+      } finally {
+        output.closeWriter();
+      }
+      output.start();
     } else {
       child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout?.on('data', (chunk: Buffer) => count(chunk, chunk.length));
@@ -649,7 +631,7 @@ function report(e: ExporterRun, b: BaselineRun | null, batched: BaselineRun | nu
   if (batched) {
     const per = perProbe(batched.fpingMs, batched.lines);
     rows.push([
-      describeVariant({ readEveryMs: BATCHED_READ_MS, intervalMs: VARIANT_INTERVAL_MS }),
+      describeVariant(VARIANT_SETTINGS),
       String(batched.lines),
       fixed(batched.lines / batched.seconds, 0),
       '-',
@@ -770,7 +752,7 @@ async function main(): Promise<void> {
 
   const exporter = await runExporter(ns, targets);
   const baseline = BASELINE ? await runBaseline(ns, exporter.processes) : null;
-  const batched = VARIANT ? await runBaseline(ns, exporter.processes, { readEveryMs: BATCHED_READ_MS, intervalMs: VARIANT_INTERVAL_MS }) : null;
+  const batched = VARIANT ? await runBaseline(ns, exporter.processes, VARIANT_SETTINGS) : null;
   const verdicts = report(exporter, baseline, batched);
   console.log(`load average at end: ${loadText()}`);
   console.log('targets:');

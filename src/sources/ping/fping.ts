@@ -8,6 +8,7 @@ import { Backoff } from '../../backoff.js';
 import type { Clock } from '../../clock.js';
 import { LivemigError } from '../../errors.js';
 import { LineSplitter, type LineFrame } from '../qmp/framing.js';
+import { BatchedOutput } from './batched-output.js';
 import { parseFpingLine, type FpingLine } from './parse.js';
 
 export interface FpingSettings {
@@ -43,6 +44,8 @@ export interface FpingProcessOptions {
   restartBackoff: { baseMs: number; capMs: number; random?: () => number };
   /** A process that ran at least this long before it exited restarts without accumulated backoff. */
   stableAfterMs?: number;
+  /** How often fping's stdout is drained (batched-output.ts); results reach the tracker up to this late. */
+  readIntervalMs?: number;
   onStart(run: FpingRun): void;
   onLine(line: FpingLine, stream: FpingStream, run: number): void;
   /** The process ended on its own (or never started); it is restarted after `restartInMs`. */
@@ -96,6 +99,7 @@ export function exitError(binary: string, end: FpingEnd): LivemigError {
 const STDERR_TAIL = 5;
 const KILL_AFTER_MS = 2000;
 const MAX_LINE_BYTES = 4096;
+export const DEFAULT_READ_INTERVAL_MS = 20;
 
 export class FpingProcess {
   private child: ChildProcess | null = null;
@@ -147,11 +151,6 @@ export class FpingProcess {
     const { command, args } = fpingCommand(settings, addresses);
     const run = ++this.runs;
     const startedMono = clock.monoMs();
-    const child = spawn(command, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(settings.user ? { uid: settings.user.uid, gid: settings.user.gid } : {}),
-    });
-    this.child = child;
     const stderrTail: string[] = [];
     let fatal: FpingEnd['fatal'];
     const onFrames = (frames: LineFrame[], stream: FpingStream): void => {
@@ -165,12 +164,22 @@ export class FpingProcess {
         if (!this.stopped) this.options.onLine(line, stream, run);
       }
     };
-    for (const stream of ['stdout', 'stderr'] as const) {
-      const splitter = new LineSplitter(MAX_LINE_BYTES);
-      const readable = child[stream]!;
-      readable.on('data', (chunk: Buffer) => onFrames(splitter.push(chunk), stream));
-      readable.on('end', () => onFrames(splitter.finish(), stream));
+    const stdoutLines = new LineSplitter(MAX_LINE_BYTES);
+    const stdout = new BatchedOutput(this.options.readIntervalMs ?? DEFAULT_READ_INTERVAL_MS, (chunk) => onFrames(stdoutLines.push(chunk), 'stdout'));
+    let child: ChildProcess;
+    try {
+      child = spawn(command, args, {
+        stdio: ['ignore', stdout.writerFd, 'pipe'],
+        ...(settings.user ? { uid: settings.user.uid, gid: settings.user.gid } : {}),
+      });
+    } finally {
+      stdout.closeWriter();
     }
+    stdout.start();
+    this.child = child;
+    const stderrLines = new LineSplitter(MAX_LINE_BYTES);
+    child.stderr!.on('data', (chunk: Buffer) => onFrames(stderrLines.push(chunk), 'stderr'));
+    child.stderr!.on('end', () => onFrames(stderrLines.finish(), 'stderr'));
 
     this.exited = new Promise<void>((resolve) => {
       let spawnError: NodeJS.ErrnoException | undefined;
@@ -181,8 +190,10 @@ export class FpingProcess {
         // Only a failed spawn matters here; a failed kill of a live child is not an end.
         if (child.pid === undefined) spawnError = err;
       });
-      // 'close' comes after both streams ended, so every line is in before the end is judged.
+      // 'close' comes after stderr ended; stdout is read to its end here, so every line is in before the end is judged.
       child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+        stdout.finish();
+        onFrames(stdoutLines.finish(), 'stdout');
         if (this.child === child) this.child = null;
         resolve();
         if (this.stopped) return;

@@ -51,8 +51,9 @@ export class ProbeSequencer {
   private next = 0;
   /** Reported but held back behind an unsettled earlier probe. */
   private readonly pending = new Map<number, ProbeResult>();
-  /** Recently released probes: true when answered. */
-  private readonly recent = new Map<number, boolean>();
+  /** Recently released probes, in a ring indexed by seq % RECENT: which seq a slot holds, and whether it was answered. */
+  private readonly recentSeq = new Float64Array(RECENT).fill(-1);
+  private readonly recentAnswered = new Uint8Array(RECENT);
   private anchorSeq = 0;
   private anchorMs: number;
   private anchoredByLine = false;
@@ -134,7 +135,8 @@ export class ProbeSequencer {
     if (held) return held.rttMs !== null;
     if (seq >= this.next) return undefined;
     // Older than anything remembered: treat as settled, never as a new result.
-    return this.recent.get(seq) ?? false;
+    const slot = seq % RECENT;
+    return this.recentSeq[slot] === seq && this.recentAnswered[slot] === 1;
   }
 
   private anchor(seq: number, sentWallMs: number): void {
@@ -157,7 +159,8 @@ export class ProbeSequencer {
   }
 
   private remember(result: ProbeResult): void {
-    this.recent.set(result.seq, result.rttMs !== null);
-    this.recent.delete(result.seq - RECENT);
+    const slot = result.seq % RECENT;
+    this.recentSeq[slot] = result.seq;
+    this.recentAnswered[slot] = result.rttMs !== null ? 1 : 0;
   }
 }
