@@ -6,7 +6,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { MigrationRecord } from '../migrations/record.js';
-import { MIGRATION_PHASES } from '../migrations/record.js';
+import { MIGRATION_MODES, MIGRATION_PHASES, MIGRATION_RESULTS } from '../migrations/record.js';
 import type { MonitorState } from '../sources/qmp/source.js';
 import { MIGRATION_STATUSES } from '../sources/qmp/types.js';
 import { REVISION, VERSION } from '../version.js';
@@ -81,6 +81,8 @@ export class ExporterMetrics {
     const r = this.registry;
     const m = METRICS;
     this.migrationsTotal = new Counter({ ...spec(m.migrationsTotal), registers: [r] });
+    // Every series exists from the start, so rate() and increase() count the first migration too.
+    for (const result of MIGRATION_RESULTS) for (const mode of MIGRATION_MODES) this.migrationsTotal.inc({ result, mode }, 0);
     this.duration = new Histogram({ ...spec(m.migrationDuration), buckets: [...m.migrationDuration.buckets], registers: [r] });
     this.transferred = new Histogram({ ...spec(m.migrationTransferred), buckets: [...m.migrationTransferred.buckets], registers: [r] });
     this.qemuDowntime = new Histogram({ ...spec(m.migrationQemuDowntime), buckets: [...m.migrationQemuDowntime.buckets], registers: [r] });
