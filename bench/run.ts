@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT } from './common.js';
 
-const BENCHMARKS = ['qmp-poll.ts', 'scrape.ts', 'ping.ts'];
+const BENCHMARKS = ['qmp-poll.ts', 'scrape.ts', 'ping.ts', 'logs.ts'];
 
 function run(file: string): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -70,7 +70,58 @@ export function buildProgram(): Command {
       }
     });
 
+  program
+    .command('lab')
+    .description('the migration lab: real (or, with --engine sim, SIMULATED) hybrid migrations on this machine, watched by the exporter, reported beside the study\'s tables')
+    .addOption(new Option('--scenario <name>', 'what to run').choices(['stress-sweep', 'flavors', 'outage', 'demo']).default('stress-sweep'))
+    .addOption(new Option('--engine <engine>', 'qemu: network namespaces and real QEMU (root); sim: the SIMULATED model; auto: qemu where it can run').choices(['qemu', 'sim', 'auto']).default('auto'))
+    .option('--bandwidth <rate>', 'rate of the migration link, in tc syntax', '1gbit')
+    .option('--out <dir>', 'directory for the CSV and JSON results', 'lab-results')
+    .option('--count <n>', 'demo: stop after this many migrations (default: until Ctrl-C)')
+    .option('--steps <mib,...>', 'stress-sweep: stressed memory per step, MiB (default 64,128,192,256)')
+    .option('--cleanup', 'only remove what killed lab runs left (QEMU processes, namespaces, temp dirs), then exit')
+    .addHelpText('after', '\nThe exporter serves /metrics on --web.listen-address (default :10027) while the lab runs; its log level is --log.level (default warn here).')
+    .action(async (flags: LabFlags, command: Command) => {
+      try {
+        const { runLab, cleanupLeftovers } = await import('./lab/command.js');
+        if (flags.cleanup) {
+          const removed = await cleanupLeftovers();
+          process.stdout.write(removed.length ? `${removed.map((r) => `removed ${r}`).join('\n')}\n` : 'nothing left over\n');
+          process.exit(0);
+        }
+        await runLab({
+          scenario: flags.scenario,
+          engine: flags.engine,
+          bandwidth: flags.bandwidth,
+          out: flags.out,
+          listen: parseListenAddress(String(command.optsWithGlobals()['web.listenAddress'])),
+          logLevel: command.parent?.getOptionValueSource('log.level') === 'default' ? 'warn' : (command.optsWithGlobals()['log.level'] as LogLevel),
+          ...(flags.count !== undefined ? { count: positiveInt('--count', flags.count) } : {}),
+          ...(flags.steps !== undefined ? { steps: flags.steps.split(',').map((s) => positiveInt('--steps', s)) } : {}),
+        });
+        process.exit(0);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
   return program;
+}
+
+interface LabFlags {
+  scenario: 'stress-sweep' | 'flavors' | 'outage' | 'demo';
+  engine: 'qemu' | 'sim' | 'auto';
+  bandwidth: string;
+  out: string;
+  count?: string;
+  steps?: string;
+  cleanup?: boolean;
+}
+
+function positiveInt(flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new LivemigError('LME_FLAG_INVALID', [flag, `"${text}" is not a positive whole number`]);
+  return value;
 }
 
 await buildProgram().parseAsync(process.argv);

@@ -30,6 +30,19 @@ export const ERRORS = {
   LME_LAB_NEEDS_ROOT: 'the lab needs root to %s: %s',
   LME_LAB_NETWORK: 'lab network %s: %s',
   LME_LAB_PROBE: 'lab probe %s: %s',
+  LME_HOST_EXEC: 'host %s: command %s failed: %s',
+  LME_HOST_CONFIG: 'host %s: %s',
+  LME_SSH_CONNECT: 'SSH host %s (%s): cannot connect: %s',
+  LME_SSH_CLOSED: 'SSH host %s: connection lost: %s',
+  LME_SSH_DOWN: 'SSH host %s is down (reconnecting with backoff): %s',
+  LME_SSH_CHANNEL: 'SSH host %s: cannot open a channel for %s: %s',
+  LME_SSH_KNOWN_HOSTS: 'known_hosts file %s cannot be read: %s',
+  LME_SSH_HOST_KEY_UNKNOWN: 'SSH host %s (%s) presented a %s host key that is not in %s: connection refused',
+  LME_SSH_HOST_KEY_CHANGED: 'SSH host %s (%s) presented a %s host key that differs from the one in %s (line %s): connection refused',
+  LME_NETDEV_PARSE: 'interface counters from %s on host %s: %s',
+  LME_LOG_TIMEZONE: 'log time zone %s: %s',
+  LME_LOG_READ: 'cannot read log %s on host %s: %s',
+  LME_LOG_LINE: 'log %s on host %s: line not understood (%s): %s',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -21,6 +21,9 @@ import { MigrationStore } from './migrations/store.js';
 import { PingAttribution } from './migrations/ping-attribution.js';
 import type { TrackerSnapshot } from './migrations/tracker-state.js';
 import { MigrationTracker, type VmMeta } from './migrations/tracker.js';
+import { startNovaLogs, type NovaLogs } from './migrations/nova-wiring.js';
+import { startInterfaceCounters, type InterfaceCounters } from './migrations/interface-wiring.js';
+import { HostRegistry } from './hosts/registry.js';
 import { createApp } from './server/app.js';
 import type { ListenAddress } from './server/listen-address.js';
 import { LibvirtDiscovery } from './sources/qmp/libvirt-discovery.js';
@@ -37,6 +40,10 @@ export interface RunOptions {
   telemetryPath: string;
   logger: Logger;
   clock?: Clock;
+  /** Embedded use (the lab): stop when this aborts; with it, no process signal handlers are installed. */
+  stopSignal?: AbortSignal;
+  /** Called once the server listens, with its base URL (e.g. http://127.0.0.1:10027). */
+  onListening?: (url: string) => void;
 }
 
 const STATE_WRITE_DEBOUNCE_MS = 1000;
@@ -63,13 +70,28 @@ export async function runExporter(options: RunOptions): Promise<void> {
   tracker.start();
 
   const health = new Map<string, SourceHealth>();
+  let logs: NovaLogs | null = null;
+  let interfaces: InterfaceCounters | null = null;
+  // One registry, so one SSH connection per host carries every channel.
+  const hosts = new HostRegistry({
+    hosts: config.hosts,
+    logger,
+    reconnectMaxBackoffMs: config.polling.reconnectMaxBackoffMs,
+    agentSocket: process.env.SSH_AUTH_SOCK,
+  });
+  hosts.start();
+  /** QMP goes through the host only when it is declared non-local (a local socket needs no detour). */
+  const qmpHost = (name: string) => {
+    const host = hosts.get(name);
+    return host.kind === 'ssh' ? { host } : {};
+  };
   let discovered: VmConfig[] = [];
   const watchedVms = () => [...config.vms, ...discovered];
 
   const metrics = new ExporterMetrics(
     {
       monitors: () => qmp.snapshot(),
-      health: () => [...qmpHealth(), ...pingHealth(), ...health.values()],
+      health: () => [...qmpHealth(), ...pingHealth(), ...health.values(), ...(logs?.health() ?? []), ...(interfaces?.health() ?? [])],
       activeMigrations: () => {
         const outages = new Map(ping.snapshot().map((t) => [t.target.vm, t.currentOutageSeconds]));
         return tracker.activeMigrations().map((m) => {
@@ -102,7 +124,11 @@ export async function runExporter(options: RunOptions): Promise<void> {
     settleMs: config.ping.timeoutMs + Math.max(1000, 2 * config.ping.periodMs),
     targetOf: (vm) => watchedVms().find((v) => v.name === vm)?.pingAddress ?? null,
     onFigures: (record) => {
-      if (store.update(record)) metrics.recordPing(record);
+      // Only the ping section is new: the stored record may have gained nova or interface figures since.
+      const stored = store.get(record.id);
+      if (!stored || !record.ping) return;
+      const withPing = { ...stored, ping: record.ping };
+      if (store.update(withPing)) metrics.recordPing(withPing);
     },
   });
   const attributionTimer = setInterval(() => attribution.tick(), 500);
@@ -123,6 +149,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
       clock,
       logger,
       onWrite: (ok) => metrics.stateFileWritten(ok),
+      logs: () => logs?.state() ?? null,
     });
   }
 
@@ -132,11 +159,11 @@ export async function runExporter(options: RunOptions): Promise<void> {
     idleIntervalMs: config.polling.idleIntervalMs,
     migratingIntervalMs: config.polling.migratingIntervalMs,
     commandTimeoutMs: config.polling.commandTimeoutMs,
-    createMonitor: (endpoint, target) =>
+    createMonitor: (endpoint, target, hostName) =>
       new QmpMonitor({
         endpoint,
         logger: logger.child({ component: 'qmp', monitor: target }),
-        sessionOptions: { commandTimeoutMs: config.polling.commandTimeoutMs, connectTimeoutMs: config.polling.commandTimeoutMs },
+        sessionOptions: { commandTimeoutMs: config.polling.commandTimeoutMs, connectTimeoutMs: config.polling.commandTimeoutMs, ...qmpHost(hostName) },
         backoff: { baseMs: Math.min(500, config.polling.reconnectMaxBackoffMs), capMs: config.polling.reconnectMaxBackoffMs },
       }),
     onObservation: (observation) => tracker.observe(observation),
@@ -198,6 +225,39 @@ export async function runExporter(options: RunOptions): Promise<void> {
 
   await qmp.setVms(config.vms);
   await startDiscovery(config);
+  logs = await startNovaLogs({
+    config,
+    clock,
+    logger,
+    store,
+    tracker,
+    registry: metrics.registry,
+    hosts,
+    vmOf: (uuid) => watchedVms().find((vm) => vm.instanceUuid === uuid)?.name,
+    labelsOf: (vm) => vmMeta(watchedVms().filter((v) => v.name === vm))[0]?.labels ?? {},
+    monitorUp: (vm) => [...qmp.snapshot()].some((s) => s.ref.vm === vm && s.up),
+    onRecord: (record) => {
+      metrics.recordClosed(record);
+      attribution.closed(record);
+      interfaces?.closed(record);
+    },
+    onMigrationOpened: (vm) => {
+      attribution.started(vm);
+      interfaces?.started(vm, clock.wallMs());
+    },
+    schedulePersist: () => persistence?.schedule(),
+  });
+  interfaces = startInterfaceCounters({
+    config,
+    clock,
+    logger,
+    hosts,
+    store,
+    tracker,
+    registry: metrics.registry,
+    onError: (host) => metrics.sourceError('netdev', host, 'command'),
+    onRecord: () => persistence?.schedule(),
+  });
   await ping.setTargets(pingTargets()).catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'ping targets refused'));
   if (watchedVms().length === 0) {
     logger.info(
@@ -229,6 +289,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   logger.info({ url: `http://${shownHost}:${address.port}`, telemetryPath, version: VERSION }, 'listening');
   ready = true;
+  options.onListening?.(`http://${shownHost}:${address.port}`);
 
   const reload = async () => {
     if (!options.configFile) {
@@ -261,7 +322,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
       clearInterval(attributionTimer);
       // A source stuck on a dead peer must not keep the exporter from stopping (and saving its state).
       const stopped = await Promise.race([
-        Promise.all([qmp.stop(), ping.stop()]).then(() => true),
+        Promise.all([qmp.stop(), ping.stop(), logs?.stop(), interfaces?.stop()]).then(() => hosts.close()).then(() => true),
         new Promise<false>((resolve) => setTimeout(() => resolve(false), SOURCE_STOP_TIMEOUT_MS).unref()),
       ]);
       if (!stopped) logger.warn({ timeoutMs: SOURCE_STOP_TIMEOUT_MS }, 'sources did not stop in time; exiting anyway');
@@ -274,6 +335,11 @@ export async function runExporter(options: RunOptions): Promise<void> {
       }
       resolve();
     };
+    if (options.stopSignal) {
+      if (options.stopSignal.aborted) void stop('abort');
+      else options.stopSignal.addEventListener('abort', () => void stop('abort'), { once: true });
+      return;
+    }
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
     process.on('SIGHUP', () => void reload());

@@ -2,6 +2,8 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatDurationMs, parseDurationMs } from './duration.js';
 import { describeQmpEndpoint, type QmpEndpoint } from '../sources/qmp/types.js';
+import { parseTimeZone } from '../sources/logs/timezone.js';
+import { LOG_KINDS, type LogFileConfig } from '../sources/logs/types.js';
 
 /** A duration as Prometheus writes it ("100ms", "10s", "30d"), in milliseconds once parsed. */
 const duration = (min: string, max: string) =>
@@ -69,6 +71,31 @@ const monitor = z.strictObject({
 
 const ipAddress = z.string().refine((text) => isIP(text) !== 0, { message: 'must be an IPv4 or IPv6 address' });
 
+const HOST_NAME = /^[A-Za-z0-9._-]+$/;
+
+/** A remote host reached over SSH (one connection per host); its host key must be in known_hosts. */
+const sshHost = z.strictObject({
+  address: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(22),
+  user: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'a user name'),
+  identity_file: z.string().min(1).optional(),
+  known_hosts: z.string().min(1).default('/etc/livemig-exporter/known_hosts'),
+  agent: z.boolean().default(false),
+  keepalive_interval: duration('0s', '10m').prefault('15s'),
+  connect_timeout: duration('100ms', '5m').prefault('10s'),
+});
+
+const hostEntry = z
+  .strictObject({
+    name: z.string().min(1).regex(HOST_NAME, 'host names may use letters, digits, ".", "_" and "-"'),
+    netns: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a network namespace name').optional(),
+    ssh: sshHost.optional(),
+    /** Interfaces (names or globs) whose byte counters are read; empty: none. */
+    interfaces: z.array(z.string().min(1).max(64)).max(64).default([]),
+    netdev_path: z.string().min(1).default('/proc/net/dev'),
+  })
+  .refine((h) => !(h.netns && h.ssh), { message: 'a host is either a network namespace (netns) or remote (ssh), not both' });
+
 const vm = z.strictObject({
   name: z.string().min(1).max(128),
   flavor: z.string().min(1).max(64).optional(),
@@ -76,6 +103,47 @@ const vm = z.strictObject({
   /** The address the VM answers ping on: ties its probes to its migrations. */
   ping_address: ipAddress.optional(),
   monitors: z.array(monitor).min(1, 'a VM needs at least one monitor (one per host it runs on)'),
+  /** The nova instance UUID: ties nova-compute log lines (`[instance: UUID]`) to this VM. */
+  instance_uuid: z
+    .string()
+    .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'an instance UUID (8-4-4-4-12 hex digits)')
+    .transform((u) => u.toLowerCase())
+    .optional(),
+});
+
+/** A byte size: a number of bytes, or e.g. "64KiB", "1MiB". */
+const byteSize = (min: number, max: number) =>
+  z.union([z.number().int(), z.string()]).transform((value, ctx) => {
+    const m = typeof value === 'number' ? null : /^(\d+)\s*(B|KiB|MiB|kB|KB|MB)?$/.exec(value.trim());
+    const unit = m?.[2] ?? 'B';
+    const scale = unit === 'KiB' ? 1024 : unit === 'MiB' ? 1024 * 1024 : unit === 'kB' || unit === 'KB' ? 1000 : unit === 'MB' ? 1_000_000 : 1;
+    const bytes = typeof value === 'number' ? value : m ? Number(m[1]) * scale : NaN;
+    if (!Number.isSafeInteger(bytes)) {
+      ctx.addIssue({ code: 'custom', message: `"${value}" is not a size (write e.g. 65536, 64KiB, 1MiB)` });
+      return z.NEVER;
+    }
+    if (bytes < min || bytes > max) {
+      ctx.addIssue({ code: 'custom', message: `${value} is out of range: must be between ${min} and ${max} bytes` });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+const logFile = z.strictObject({
+  /** A host name from `hosts`; absent (or undeclared) is this machine. */
+  host: z.string().min(1).regex(HOST_NAME, 'host names may use letters, digits, ".", "_" and "-"').optional(),
+  path: z.string().min(1).startsWith('/', 'an absolute path'),
+  kind: z.enum(LOG_KINDS).default('nova-compute'),
+  timezone: z
+    .string()
+    .default('UTC')
+    .superRefine((value, ctx) => {
+      try {
+        parseTimeZone(value);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+      }
+    }),
 });
 
 export const configSchema = z
@@ -122,6 +190,23 @@ export const configSchema = z
       })
       .prefault({}),
     vms: z.array(vm).default([]),
+    hosts: z.array(hostEntry).max(10_000).default([]),
+    netdev: z
+      .strictObject({
+        period: duration('100ms', '10m').prefault('1s'),
+        migrating_period: duration('10ms', '10m').prefault('100ms'),
+      })
+      .prefault({}),
+    /** Log files followed for nova-compute and libvirt lines. */
+    logs: z.array(logFile).max(10_000).default([]),
+    logs_options: z
+      .strictObject({
+        max_line_length: byteSize(1024, 16 * 1024 * 1024).default(65536),
+        poll_interval: duration('10ms', '1m').prefault('500ms'),
+        start_at: z.enum(['end', 'start']).default('end'),
+        save_interval: duration('1s', '1h').prefault('10s'),
+      })
+      .prefault({}),
   })
   .superRefine((config, ctx) => {
     const seen = new Map<string, number>();
@@ -139,6 +224,28 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['vms', index, 'name'], message: `duplicate VM name "${entry.name}" (first at vms.${first})` });
       }
       seen.set(entry.name, index);
+    });
+    const hostNames = new Map<string, number>();
+    config.hosts.forEach((entry, index) => {
+      const first = hostNames.get(entry.name);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['hosts', index, 'name'], message: `duplicate host name "${entry.name}" (first at hosts.${first})` });
+      }
+      hostNames.set(entry.name, index);
+    });
+    const logFiles = new Map<string, number>();
+    config.logs.forEach((entry, index) => {
+      const key = `${entry.host ?? ''}\u0000${entry.path}`;
+      const first = logFiles.get(key);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['logs', index, 'path'], message: `${entry.path} is already followed on that host (logs.${first})` });
+      logFiles.set(key, index);
+    });
+    const uuids = new Map<string, number>();
+    config.vms.forEach((entry, index) => {
+      if (entry.instance_uuid === undefined) return;
+      const first = uuids.get(entry.instance_uuid);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['vms', index, 'instance_uuid'], message: `${entry.instance_uuid} is already the instance of vms[${first}]` });
+      uuids.set(entry.instance_uuid, index);
     });
   });
 
@@ -158,6 +265,8 @@ export interface VmConfig {
   labels: Record<string, string>;
   pingAddress: string | null;
   monitors: MonitorConfig[];
+  /** nova instance UUID (lower case), or null. */
+  instanceUuid?: string | null;
 }
 
 export interface Config {
@@ -177,6 +286,29 @@ export interface Config {
   };
   libvirt: { discover: 'auto' | 'on' | 'off'; uri: string; virshPath: string; host: string | null; discoverIntervalMs: number };
   vms: VmConfig[];
+  hosts: HostConfig[];
+  netdev: { periodMs: number; migratingPeriodMs: number };
+  logs: LogFileConfig[];
+  logsOptions: { maxLineLength: number; pollIntervalMs: number; startAt: 'end' | 'start'; saveIntervalMs: number };
+}
+
+export interface SshHostConfig {
+  address: string;
+  port: number;
+  user: string;
+  identityFile: string | null;
+  knownHosts: string;
+  agent: boolean;
+  keepaliveIntervalMs: number;
+  connectTimeoutMs: number;
+}
+
+export interface HostConfig {
+  name: string;
+  netns: string | null;
+  ssh: SshHostConfig | null;
+  interfaces: string[];
+  netdevPath: string;
 }
 
 export function toConfig(parsed: ParsedConfig): Config {
@@ -214,11 +346,38 @@ export function toConfig(parsed: ParsedConfig): Config {
       host: parsed.libvirt.host ?? null,
       discoverIntervalMs: parsed.libvirt.discover_interval,
     },
+    hosts: parsed.hosts.map((h) => ({
+      name: h.name,
+      netns: h.netns ?? null,
+      ssh: h.ssh
+        ? {
+            address: h.ssh.address,
+            port: h.ssh.port,
+            user: h.ssh.user,
+            identityFile: h.ssh.identity_file ?? null,
+            knownHosts: h.ssh.known_hosts,
+            agent: h.ssh.agent,
+            keepaliveIntervalMs: h.ssh.keepalive_interval,
+            connectTimeoutMs: h.ssh.connect_timeout,
+          }
+        : null,
+      interfaces: h.interfaces,
+      netdevPath: h.netdev_path,
+    })),
+    netdev: { periodMs: parsed.netdev.period, migratingPeriodMs: parsed.netdev.migrating_period },
+    logs: parsed.logs.map((l) => ({ host: l.host ?? 'local', path: l.path, kind: l.kind, timezone: l.timezone })),
+    logsOptions: {
+      maxLineLength: parsed.logs_options.max_line_length,
+      pollIntervalMs: parsed.logs_options.poll_interval,
+      startAt: parsed.logs_options.start_at,
+      saveIntervalMs: parsed.logs_options.save_interval,
+    },
     vms: parsed.vms.map((entry) => ({
       name: entry.name,
       flavor: entry.flavor ?? '',
       labels: entry.labels,
       pingAddress: entry.ping_address ?? null,
+      instanceUuid: entry.instance_uuid ?? null,
       monitors: entry.monitors.map((m) => {
         const endpoint = toEndpoint(m.qmp, virshPath);
         return { id: `${m.host}/${describeQmpEndpoint(endpoint)}`, host: m.host, endpoint };

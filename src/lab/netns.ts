@@ -123,17 +123,22 @@ export class LabNetwork {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
-    live.delete(this);
     const failures: unknown[] = [];
-    for (const ns of this.created.splice(0).reverse()) {
-      await runTool(this.ipRun(ns, ['netns', 'delete', ns])).catch((err: unknown) => failures.push(err));
+    // Each name leaves `created` only once deleted: a process that dies half-way (EPIPE, a
+    // second signal) still has destroySync() delete the rest at exit.
+    for (const ns of [...this.created].reverse()) {
+      await runTool(this.ipRun(ns, ['netns', 'delete', ns])).then(
+        () => this.created.splice(this.created.indexOf(ns), 1),
+        (err: unknown) => failures.push(err),
+      );
     }
+    this.created.splice(0);
+    live.delete(this);
     if (failures.length > 0) throw failures[0];
   }
 
   /** destroy() for exit hooks: blocking, and never throws. */
   destroySync(): void {
-    if (this.destroyed) return;
     this.destroyed = true;
     live.delete(this);
     for (const ns of this.created.splice(0).reverse()) {

@@ -265,6 +265,56 @@ export const METRICS = {
     type: 'gauge',
     labels: ['version', 'revision', 'nodejs'],
   }),
+
+  // --- Logs, per followed (host, kind): nova-compute and libvirt per-domain logs -------------
+  logLinesRead: def({
+    name: `${NS}_log_lines_read_total`,
+    help: 'Complete lines read from followed log files.',
+    type: 'counter',
+    labels: ['host', 'kind'],
+  }),
+  logLinesMatched: def({
+    name: `${NS}_log_lines_matched_total`,
+    help: 'Log lines that are a live-migration event, by event.',
+    type: 'counter',
+    labels: ['host', 'kind', 'event'],
+  }),
+  logLinesUnparseable: def({
+    name: `${NS}_log_lines_unparseable_total`,
+    help: 'Log lines outside the expected layout (no time stamp, or a migration line whose layout does not parse); skipped.',
+    type: 'counter',
+    labels: ['host', 'kind'],
+  }),
+  logLinesTruncated: def({
+    name: `${NS}_log_lines_truncated_total`,
+    help: 'Log lines longer than logs_options.max_line_length; only their start was read.',
+    type: 'counter',
+    labels: ['host', 'kind'],
+  }),
+  logRotations: def({
+    name: `${NS}_log_rotations_total`,
+    help: 'Rotations of followed log files seen (rename and create, copytruncate, deletion and re-creation).',
+    type: 'counter',
+    labels: ['host', 'kind'],
+  }),
+  logLag: def({
+    name: `${NS}_log_lag_seconds`,
+    help: 'Follower lag: now minus the time stamp of the newest line read (also grows while the log is quiet).',
+    type: 'gauge',
+    labels: ['host', 'kind'],
+  }),
+  interfaceReceiveBytes: def({
+    name: `${NS}_interface_receive_bytes_total`,
+    help: 'Bytes received on a watched interface of a host (hosts[].interfaces), counted on across counter resets (device re-created) and wraps.',
+    type: 'counter',
+    labels: ['host', 'interface'],
+  }),
+  interfaceTransmitBytes: def({
+    name: `${NS}_interface_transmit_bytes_total`,
+    help: 'Bytes sent on a watched interface of a host (hosts[].interfaces), counted on across counter resets (device re-created) and wraps.',
+    type: 'counter',
+    labels: ['host', 'interface'],
+  }),
 } as const;
 
 /** Error reasons are a closed set so `livemig_source_errors_total` stays bounded. */

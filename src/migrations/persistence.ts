@@ -9,6 +9,12 @@ import type { Logger } from '../log.js';
 import { STATE_FILE_VERSION, writeStateFile, type StateFileContent } from './state-file.js';
 import type { MigrationStore } from './store.js';
 import type { MigrationTracker } from './tracker.js';
+import type { SavedLogPosition } from '../sources/logs/source.js';
+import type { NovaMigration } from './nova-migrations.js';
+
+function logSections(logs: { positions: SavedLogPosition[]; nova: NovaMigration[] } | null): Pick<StateFileContent, 'logs' | 'nova'> {
+  return logs ? { logs: logs.positions, nova: logs.nova } : {};
+}
 
 /** setTimeout/clearTimeout, injectable so tests step time instead of waiting. */
 export interface Scheduler {
@@ -104,6 +110,8 @@ export function persistState(options: {
   logger: Logger;
   scheduler?: Scheduler;
   onWrite?: (ok: boolean) => void;
+  /** The log followers' positions and nova's migrations under way, saved beside the records. */
+  logs?: () => { positions: SavedLogPosition[]; nova: NovaMigration[] } | null;
 }): StatePersistence {
   const { tracker, store, clock } = options;
   const persistence = new StatePersistence({
@@ -112,7 +120,13 @@ export function persistState(options: {
     logger: options.logger,
     ...(options.scheduler ? { scheduler: options.scheduler } : {}),
     ...(options.onWrite ? { onWrite: options.onWrite } : {}),
-    snapshot: () => ({ version: STATE_FILE_VERSION, savedAtMs: clock.wallMs(), records: store.all(), tracker: tracker.snapshot() }),
+    snapshot: () => ({
+      version: STATE_FILE_VERSION,
+      savedAtMs: clock.wallMs(),
+      records: store.all(),
+      tracker: tracker.snapshot(),
+      ...logSections(options.logs?.() ?? null),
+    }),
   });
   tracker.on('changed', () => persistence.schedule());
   store.onChange(() => persistence.schedule());

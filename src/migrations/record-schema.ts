@@ -23,6 +23,48 @@ const ping = z.object({
   evidence: z.string(),
 });
 
+export const novaFiguresSchema = z.object({
+  instanceUuid: z.string(),
+  requestId: z.string().nullable(),
+  sourceHost: z.string().nullable(),
+  destinationHost: z.string().nullable(),
+  destinationName: z.string().nullable(),
+  startedAt: figure.nullable(),
+  preLiveMigrationSeconds: figure.nullable(),
+  postcopyAt: figure.nullable(),
+  completedAt: figure.nullable(),
+  resumedAt: figure.nullable(),
+  endedAt: figure.nullable(),
+  result: z.enum(MIGRATION_RESULTS).nullable(),
+  resultEvidence: z.string().nullable(),
+  failure: z.string().nullable(),
+  progress: z
+    .object({
+      at: figure,
+      memoryProcessed: z.number(),
+      memoryRemaining: z.number(),
+      memoryTotal: z.number(),
+      diskProcessed: z.number().nullable(),
+      diskRemaining: z.number().nullable(),
+      diskTotal: z.number().nullable(),
+    })
+    .nullable(),
+  memoryProcessedBeforePostcopy: z.number().nullable(),
+  downtimeSteps: z.array(z.object({ downtimeMs: z.number(), afterSeconds: z.number(), at: z.number() })),
+  completionTimeoutAt: figure.nullable(),
+  destinationQemuStartedAt: figure.nullable(),
+  sourceQemuStoppedAt: figure.nullable(),
+});
+
+const interfaceFigures = z.object({
+  sourceTransmitBytes: figure.nullable(),
+  destinationReceiveBytes: figure.nullable(),
+  destinationTransmitBytes: figure.nullable(),
+  sourceReceiveBytes: figure.nullable(),
+  throughputBytesPerSecond: figure.nullable(),
+  postcopyInferredAt: figure.nullable(),
+});
+
 export const migrationRecordSchema: z.ZodType<MigrationRecord> = z.object({
   id: z.string().min(1),
   vm: z.string().min(1),
@@ -56,4 +98,6 @@ export const migrationRecordSchema: z.ZodType<MigrationRecord> = z.object({
   statuses: z.array(z.object({ status: z.string(), at: z.number(), side: z.enum(['source', 'destination']) })),
   resumedAfterRestart: z.boolean(),
   ping: ping.nullable().optional(),
+  nova: novaFiguresSchema.nullable().optional(),
+  interfaces: interfaceFigures.nullable().optional(),
 });

@@ -77,6 +77,75 @@ export interface MigrationRecord {
    * they are added once `ping.after` has passed after the end).
    */
   ping?: PingFigures | null;
+  /**
+   * What nova-compute (and libvirt's per-domain log) said about this migration, from the followed
+   * logs (absent: no logs followed for the VM, or no log line matched it). Each figure's evidence
+   * names the host and time of the log line.
+   */
+  nova?: NovaFigures | null;
+  /**
+   * Bytes on the migration interfaces (hosts[].interfaces) between start and end, from the
+   * hosts' interface counters (absent: no interfaces watched on either host).
+   */
+  interfaces?: InterfaceFigures | null;
+}
+
+/** Interface byte counters charged to one migration; each figure's evidence names host, interfaces and reads. */
+export interface InterfaceFigures {
+  /** Source to destination (the migration stream), as the source sent it and the destination received it. */
+  sourceTransmitBytes: Figure | null;
+  destinationReceiveBytes: Figure | null;
+  /** Destination to source (acknowledgements, and post-copy page requests). */
+  destinationTransmitBytes: Figure | null;
+  sourceReceiveBytes: Figure | null;
+  /** Source transmit bytes over the time between the two reads. */
+  throughputBytesPerSecond: Figure | null;
+  /** The switch to post-copy inferred from the reverse traffic, when it stands out (wall ms). */
+  postcopyInferredAt: Figure | null;
+}
+
+export interface NovaFigures {
+  instanceUuid: string;
+  /** The request id of the live-migration request (`req-…`), when the lines carry one. */
+  requestId: string | null;
+  /** Host (as configured) whose log has the source's lines, and the destination's. */
+  sourceHost: string | null;
+  destinationHost: string | null;
+  /** nova's name of the destination host, from its own lines ("Migrating instance to NAME …"). */
+  destinationName: string | null;
+  startedAt: Figure | null;
+  /** Seconds the destination took to prepare (pre_live_migration, Rocky+). */
+  preLiveMigrationSeconds: Figure | null;
+  postcopyAt: Figure | null;
+  /** libvirt reported the job completed: the end of the data copy. */
+  completedAt: Figure | null;
+  /** The destination's lifecycle event "Resumed" (the guest runs there). */
+  resumedAt: Figure | null;
+  /** The last line of the migration: success, failure, abort or cancel. */
+  endedAt: Figure | null;
+  result: MigrationResult | null;
+  resultEvidence: Evidence | null;
+  /** Failure text nova logged (`Live Migration failure: …`), if any. */
+  failure: string | null;
+  /** From the last progress line: memory and disk bytes processed, remaining and total. */
+  progress: {
+    at: Figure;
+    memoryProcessed: number;
+    memoryRemaining: number;
+    memoryTotal: number;
+    diskProcessed: number | null;
+    diskRemaining: number | null;
+    diskTotal: number | null;
+  } | null;
+  /** Memory bytes processed by the last progress line before the switch to post-copy (null: none, or no switch). */
+  memoryProcessedBeforePostcopy: number | null;
+  /** Downtime steps nova applied (ms, after seconds), in order. */
+  downtimeSteps: { downtimeMs: number; afterSeconds: number; at: number }[];
+  /** The completion timeout was hit (`Live migration not completed after N sec`). */
+  completionTimeoutAt: Figure | null;
+  /** libvirt per-domain log: the destination QEMU started for an incoming migration; the source QEMU stopped with reason=migrated. */
+  destinationQemuStartedAt: Figure | null;
+  sourceQemuStoppedAt: Figure | null;
 }
 
 /** A run of lost probes; times are probe send times (wall ms), so lengths are known to one period. */

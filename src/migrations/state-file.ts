@@ -9,8 +9,10 @@ import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { errorMessage, LivemigError } from '../errors.js';
 import type { MigrationRecord } from './record.js';
-import { migrationRecordSchema } from './record-schema.js';
+import { migrationRecordSchema, novaFiguresSchema } from './record-schema.js';
+import type { NovaMigration } from './nova-migrations.js';
 import { trackerSnapshotSchema, type TrackerSnapshot } from './tracker-state.js';
+import type { SavedLogPosition } from '../sources/logs/source.js';
 
 export const STATE_FILE_VERSION = 1;
 
@@ -21,13 +23,36 @@ export interface StateFileContent {
   /** Closed records, oldest first. */
   records: MigrationRecord[];
   tracker: TrackerSnapshot;
+  /** Where each followed log file was read up to (absent in files written before logs existed). */
+  logs?: SavedLogPosition[];
+  /** nova's migrations under way (or just ended) per VM, from the logs read so far. */
+  nova?: NovaMigration[];
 }
+
+const novaMigrationSchema = z.object({
+  vm: z.string(),
+  figures: novaFiguresSchema,
+  lastLineMs: z.number(),
+  closed: z.boolean(),
+  startRank: z.number(),
+});
+
+const logPositionSchema = z.object({
+  host: z.string(),
+  path: z.string(),
+  dev: z.number(),
+  ino: z.number(),
+  offset: z.number().int().nonnegative(),
+  head: z.string(),
+});
 
 const contentSchema = z.object({
   version: z.literal(STATE_FILE_VERSION),
   savedAtMs: z.number(),
   records: z.array(migrationRecordSchema),
   tracker: trackerSnapshotSchema,
+  logs: z.array(logPositionSchema).optional(),
+  nova: z.array(novaMigrationSchema).optional(),
 });
 
 /** The file is there but its content is unusable; the caller may move it aside (moveAsideCorrupt). */

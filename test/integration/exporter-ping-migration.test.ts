@@ -245,8 +245,10 @@ function expectPingOnStop(record: MigrationRecord, ping: PingFigures): void {
   const blackout = ping.switchoverBlackout;
   if (!blackout) return;
   const stoppedAt = record.stoppedAt?.value ?? Number.NaN;
-  expect(blackout.startAt).toBeGreaterThanOrEqual(stoppedAt - PING_TIMEOUT_MS);
-  expect(blackout.startAt).toBeLessThanOrEqual((record.resumedAt?.value ?? Number.NaN) + PERIOD_MS);
+  const seen = JSON.stringify({ stoppedAt: record.stoppedAt, resumedAt: record.resumedAt, destination: record.destination, statuses: record.statuses });
+  expect(blackout.startAt, seen).toBeGreaterThanOrEqual(stoppedAt - PING_TIMEOUT_MS);
+  expect(record.resumedAt, seen).not.toBeNull();
+  expect(blackout.startAt, seen).toBeLessThanOrEqual((record.resumedAt?.value ?? Number.NaN) + PERIOD_MS);
 }
 
 /** The downtime histograms and last-migration gauges carry the record's figures. */

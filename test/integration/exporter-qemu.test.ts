@@ -62,7 +62,8 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm'), ne
     const record = await exporter.waitForRecord((r) => r.vm === 'vm-hybrid', TIMEOUT_MS);
     const ram = outcome.source.final?.ram ?? {};
 
-    expect(record.result).toBe('completed');
+    const { result, resultEvidence, qemu, statuses } = record;
+    expect(record.result, JSON.stringify({ result, resultEvidence, errorDesc: qemu.errorDesc, statuses })).toBe('completed');
     expect(record.mode).toBe('hybrid');
     expect(record.source.host).toBe('src-host');
     expect(record.destination?.host).toBe('dst-host');

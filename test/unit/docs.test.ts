@@ -34,7 +34,7 @@ describe('README stays in step with the code', () => {
   });
 
   it('gives the two quick-start command lines', () => {
-    expect(readme).toContain('./scripts/setup && npm start');
+    expect(readme).toContain('./scripts/setup && npm run lab');
     expect(readme).toContain('./scripts/setup && npm test');
   });
 });

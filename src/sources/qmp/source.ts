@@ -24,7 +24,8 @@ export interface MonitorHandle {
   stop(): Promise<void>;
 }
 
-export type MonitorFactory = (endpoint: QmpEndpoint, target: string) => MonitorHandle;
+/** `host`: the name of the host the monitor lives on (config `monitors[].host`). */
+export type MonitorFactory = (endpoint: QmpEndpoint, target: string, host: string) => MonitorHandle;
 
 /** QEMU statuses during which a migration is under way and the VM is polled fast. */
 const IN_PROGRESS = new Set([
@@ -130,7 +131,7 @@ export class QmpSource {
 
   private add(k: string, w: { vm: string; host: string; id: string; endpoint: QmpEndpoint }): void {
     const target = `${w.vm}@${describeQmpEndpoint(w.endpoint)}`;
-    const monitor = this.options.createMonitor(w.endpoint, target);
+    const monitor = this.options.createMonitor(w.endpoint, target, w.host);
     const poller: Poller = {
       vm: w.vm,
       monitor,

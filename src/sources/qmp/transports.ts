@@ -1,5 +1,7 @@
 import { createConnection, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { LivemigError, errorMessage } from '../../errors.js';
+import type { Host } from '../../hosts/host.js';
 import { QmpStreamClient, type QmpSession, type QmpStreamOptions } from './client.js';
 import { describeQmpEndpoint, type QmpEndpoint } from './types.js';
 
@@ -11,6 +13,11 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 export interface OpenQmpSessionOptions extends Omit<QmpStreamOptions, 'handshakeTimeoutMs'> {
   /** Covers everything up to a ready session: socket connect, greeting and capabilities (or virsh's first command). */
   connectTimeoutMs?: number;
+  /**
+   * The host the monitor lives on. A unix socket is then opened through it (over SSH: a
+   * forwarded stream-local channel) and virsh runs there. Without it, this machine.
+   */
+  host?: Host;
 }
 
 /**
@@ -23,10 +30,13 @@ export async function openQmpSession(endpoint: QmpEndpoint, options: OpenQmpSess
   const deadline = Date.now() + connectTimeoutMs;
   try {
     if (endpoint.kind === 'virsh') {
-      const { commandTimeoutMs, logger } = options;
-      return await VirshQmpSession.open(endpoint, { commandTimeoutMs, logger, probeTimeoutMs: connectTimeoutMs });
+      const { commandTimeoutMs, logger, host } = options;
+      return await VirshQmpSession.open(endpoint, { commandTimeoutMs, logger, probeTimeoutMs: connectTimeoutMs, ...(host ? { host } : {}) });
     }
-    const socket = await connectSocket(endpoint, target, connectTimeoutMs);
+    const socket =
+      endpoint.kind === 'unix' && options.host
+        ? await connectThroughHost(options.host, endpoint.path, target, connectTimeoutMs)
+        : await connectSocket(endpoint, target, connectTimeoutMs);
     const handshakeTimeoutMs = Math.max(1, deadline - Date.now());
     return await QmpStreamClient.open(socket, target, { ...options, handshakeTimeoutMs });
   } catch (err) {
@@ -54,6 +64,23 @@ function connectSocket(endpoint: Exclude<QmpEndpoint, { kind: 'virsh' }>, target
     };
     socket.once('error', onError);
   });
+}
+
+async function connectThroughHost(host: Host, path: string, target: string, timeoutMs: number): Promise<Duplex> {
+  let timer: NodeJS.Timeout | undefined;
+  const opening = host.connectUnix(path);
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // A stream that opens after the deadline is closed, not leaked.
+      void opening.then((stream) => stream.destroy(), () => undefined);
+      reject(new LivemigError('LME_QMP_TIMEOUT', ['(connect)', target, timeoutMs]));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([opening, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const GONE_ERRNOS = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE']);

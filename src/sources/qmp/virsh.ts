@@ -1,6 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { LivemigError } from '../../errors.js';
+import type { Host, HostProcess } from '../../hosts/host.js';
 import type { Logger } from '../../log.js';
 import {
   DEFAULT_COMMAND_TIMEOUT_MS,
@@ -30,6 +31,8 @@ export interface VirshQmpOptions {
   /** Time allowed for the first command, which proves the domain is there. */
   probeTimeoutMs?: number;
   logger?: Logger;
+  /** Run virsh on this host (over SSH, each argument quoted for the remote shell); default: here. */
+  host?: Host;
 }
 
 /** virsh's stderr when the domain has gone (migrated away, destroyed) or its QEMU stopped. */
@@ -78,9 +81,10 @@ export class VirshQmpSession extends EventEmitter<QmpSessionEvents> implements Q
   private readonly commandTimeoutMs: number;
   private readonly logger: Logger | undefined;
   private readonly inFlight = new Set<AbortController>();
-  private eventStream: ChildProcess | undefined;
+  private eventStream: ChildProcess | HostProcess | undefined;
   private eventStreamExited: Promise<void> = Promise.resolve();
   private closeReason: Error | undefined;
+  private readonly host: Host | undefined;
 
   /** Starts the event stream, then proves the domain answers (query-status) before resolving. */
   static async open(target: VirshTarget, options: VirshQmpOptions = {}): Promise<VirshQmpSession> {
@@ -103,11 +107,13 @@ export class VirshQmpSession extends EventEmitter<QmpSessionEvents> implements Q
     this.target = virshTargetName(virsh);
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.logger = options.logger;
+    this.host = options.host;
   }
 
   /** PID of the `virsh qemu-monitor-event` process while it runs. */
   get eventStreamPid(): number | undefined {
-    return this.eventStream?.pid;
+    const stream = this.eventStream;
+    return stream && 'exitCode' in stream ? stream.pid : undefined;
   }
 
   async execute<T = unknown>(command: string, args?: Record<string, unknown>, timeoutMs?: number): Promise<T> {
@@ -125,6 +131,7 @@ export class VirshQmpSession extends EventEmitter<QmpSessionEvents> implements Q
   }
 
   private runMonitorCommand(command: string, request: Record<string, unknown>, timeoutMs: number): Promise<string> {
+    if (this.host) return this.runMonitorCommandOn(this.host, command, request, timeoutMs);
     const abort = new AbortController();
     this.inFlight.add(abort);
     const timeout = timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : 0;
@@ -148,6 +155,26 @@ export class VirshQmpSession extends EventEmitter<QmpSessionEvents> implements Q
     });
   }
 
+  private async runMonitorCommandOn(host: Host, command: string, request: Record<string, unknown>, timeoutMs: number): Promise<string> {
+    const timeout = timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : undefined;
+    const what = `qemu-monitor-command ${command} on domain ${JSON.stringify(this.virsh.domain)}`;
+    let result;
+    try {
+      result = await host.exec([this.virsh.virshPath, ...monitorCommandArgs(this.virsh, request)], timeout !== undefined ? { timeoutMs: timeout } : {});
+    } catch (err) {
+      if (this.closeReason) throw this.closeReason;
+      if (err instanceof LivemigError && err.code === 'LME_HOST_EXEC' && /no exit within/.test(err.message)) {
+        throw new LivemigError('LME_QMP_TIMEOUT', [command, this.target, timeout]);
+      }
+      throw new VirshError(`${what} on host ${host.name}`, '', null, { cause: err });
+    }
+    if (this.closeReason) throw this.closeReason;
+    if (result.code === 0) return result.stdout.toString('utf8');
+    const failure = new VirshError(what, result.stderr, result.code ?? result.signal);
+    if (failure.domainGone) this.shutDown(failure);
+    throw failure;
+  }
+
   private replyValue(command: string, stdout: string): unknown {
     let reply: unknown;
     try {
@@ -163,6 +190,7 @@ export class VirshQmpSession extends EventEmitter<QmpSessionEvents> implements Q
   }
 
   private startEventStream(): void {
+    if (this.host) return this.startEventStreamOn(this.host);
     const child = spawn(this.virsh.virshPath, monitorEventArgs(this.virsh), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.eventStream = child;
     const lines = new LineSplitter();
@@ -194,6 +222,29 @@ export class VirshQmpSession extends EventEmitter<QmpSessionEvents> implements Q
     });
   }
 
+  private startEventStreamOn(host: Host): void {
+    const proc = host.spawn([this.virsh.virshPath, ...monitorEventArgs(this.virsh)]);
+    this.eventStream = proc;
+    const lines = new LineSplitter();
+    let stderr = '';
+    proc.stdout.on('data', (chunk: Buffer) => {
+      for (const frame of lines.push(chunk)) {
+        if (frame.kind !== 'line' || frame.line.trim() === '') continue;
+        const event = parseVirshEventLine(frame.line, this.virsh.domain);
+        if (event) this.emit('event', event);
+        else this.logger?.debug({ target: this.target, line: excerpt(frame.line) }, 'virsh qemu-monitor-event line not understood');
+      }
+    });
+    proc.stderr.on('data', (chunk: Buffer) => {
+      if (stderr.length < STDERR_KEEP_CHARS) stderr += chunk.toString('utf8');
+    });
+    this.eventStreamExited = proc.exited.then(({ code, signal }) => {
+      this.eventStream = undefined;
+      const what = `qemu-monitor-event on domain ${JSON.stringify(this.virsh.domain)} on host ${host.name}`;
+      this.shutDown(new VirshError(what, stderr, code ?? signal));
+    });
+  }
+
   /** Ends the session once: stops the event stream, aborts commands in flight, emits 'close'. */
   private shutDown(reason: Error): void {
     if (this.closeReason) return;
@@ -201,7 +252,9 @@ export class VirshQmpSession extends EventEmitter<QmpSessionEvents> implements Q
     for (const abort of this.inFlight) abort.abort();
     this.inFlight.clear();
     const child = this.eventStream;
-    if (child && child.exitCode === null && child.signalCode === null) {
+    if (child && !('exitCode' in child)) {
+      child.kill();
+    } else if (child && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       const forceKill = setTimeout(() => child.kill('SIGKILL'), EVENT_STREAM_KILL_GRACE_MS);
       child.once('close', () => clearTimeout(forceKill));

@@ -1,0 +1,47 @@
+import type { Duplex, Readable } from 'node:stream';
+
+/**
+ * Where a signal lives: this machine, a network namespace on this machine (the lab's hosts), or
+ * a remote machine over one SSH connection. Sources only ever talk to a Host, never to
+ * child_process or ssh2 directly, so each works the same on all three.
+ */
+export interface Host {
+  /** The host's name in config, metrics and records. */
+  readonly name: string;
+  readonly kind: HostKind;
+  /** Runs a program with arguments, never through a local shell; over SSH each argument is quoted for the remote shell. */
+  exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Starts a long-running program whose output is read as it comes (tail, fping, virsh). */
+  spawn(argv: readonly string[]): HostProcess;
+  /** Reads a small file whole (/proc/net/dev, /sys/class/net/IFACE/statistics/*): as seen from that host's network namespace. */
+  readFile(path: string): Promise<Buffer>;
+  /** Opens a byte stream to a unix socket on that host (a QMP monitor). */
+  connectUnix(path: string): Promise<Duplex>;
+  /** Whether the host is reachable now (livemig_source_up{source="host"}). */
+  readonly up: boolean;
+  close(): Promise<void>;
+}
+
+export type HostKind = 'local' | 'netns' | 'ssh';
+
+export interface ExecOptions {
+  timeoutMs?: number;
+  /** Written to the program's stdin, then stdin is closed. */
+  input?: string | Buffer;
+}
+
+export interface ExecResult {
+  stdout: Buffer;
+  stderr: string;
+  /** Exit code, or null when a signal ended it. */
+  code: number | null;
+  signal: string | null;
+}
+
+export interface HostProcess {
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  /** Ends the program (by its PID locally, by closing its channel over SSH). */
+  kill(): void;
+  readonly exited: Promise<{ code: number | null; signal: string | null }>;
+}

@@ -1,0 +1,270 @@
+import { execFileSync } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import { errorMessage } from '../errors.js';
+import { runExporter } from '../exporter.js';
+import { createLogger, type LogLevel } from '../log.js';
+import type { ListenAddress } from '../server/listen-address.js';
+import { LAB_HOSTS, type LabEngine } from './engine.js';
+import { labExporterConfig } from './exporter-config.js';
+import { removeStaleLabNetworks } from './netns.js';
+import { Orchestrator } from './orchestrator.js';
+import { QemuEngine } from './qemu-engine.js';
+import { parseRate } from './rate.js';
+import { reportCsv, reportJson } from './report/csv.js';
+import { stressFits, type ScenarioReport } from './report/results.js';
+import { formatReport, SIMULATED_BANNER } from './report/table.js';
+import { createRunDir, LAB_PREFIX, removeStaleRunDirs, type RunDir } from './run-dir.js';
+import { scenario as makeScenario, type ScenarioName } from './scenarios/index.js';
+import { httpRecords } from './scenarios/records.js';
+import type { Scenario } from './scenarios/types.js';
+import { SimEngine } from './sim/engine.js';
+
+/**
+ * `livemig-exporter lab`: builds the lab (engine qemu: namespaces and real QEMU; sim: the
+ * SIMULATED model), runs the exporter in this process on a generated config, lets the
+ * orchestrator migrate as nova would, and reports the exporter's figures beside the study's.
+ * Everything it creates is removed on exit, on Ctrl-C and on error; what a killed run left is
+ * removed by the next run (or `lab --cleanup`).
+ */
+
+export type EngineChoice = 'qemu' | 'sim' | 'auto';
+
+export interface LabOptions {
+  scenario: ScenarioName;
+  engine: EngineChoice;
+  bandwidth: string;
+  out: string;
+  listen: ListenAddress;
+  logLevel: LogLevel;
+  /** demo: stop after this many migrations. */
+  count?: number;
+  /** stress-sweep: stressed MiB per step (default the scenario's). */
+  steps?: number[];
+  stdout?: NodeJS.WritableStream;
+  stderr?: NodeJS.WritableStream;
+}
+
+export interface LabResult {
+  report: ScenarioReport;
+  files: { csv: string; json: string };
+}
+
+/** Why the qemu engine cannot run here, or null. */
+export function qemuEngineUnavailable(): string | null {
+  if (process.geteuid?.() !== 0) return `not root (uid ${process.geteuid?.() ?? 'unknown'})`;
+  for (const tool of ['qemu-system-x86_64', 'ip', 'tc', 'nasm']) {
+    try {
+      execFileSync('sh', ['-c', 'command -v "$1"', 'sh', tool], { stdio: 'ignore' });
+    } catch {
+      return `${tool} is not installed`;
+    }
+  }
+  return null;
+}
+
+/** Removes what killed runs left: their QEMUs (by PID), namespaces and directories. */
+export async function cleanupLeftovers(): Promise<string[]> {
+  const removed: string[] = [];
+  const { dirs, killed } = await removeStaleRunDirs();
+  removed.push(...dirs.map((d) => `directory ${d}`), ...killed.map((pid) => `QEMU pid ${pid}`));
+  if (process.geteuid?.() === 0) {
+    const namespaces = await removeStaleLabNetworks(LAB_PREFIX).catch(() => [] as string[]);
+    removed.push(...namespaces.map((ns) => `namespace ${ns}`));
+  }
+  return removed;
+}
+
+export async function runLab(options: LabOptions): Promise<LabResult> {
+  const stdout = options.stdout ?? process.stdout;
+  const stderr = options.stderr ?? process.stderr;
+  // A closed pipe (`lab | head`) must not kill the run before it has cleaned up.
+  if (stdout === process.stdout) process.stdout.on('error', () => undefined);
+  const startedAt = new Date().toISOString();
+  const bandwidthBytes = parseRate(options.bandwidth);
+  const scenario = makeScenario(options.scenario, { ...(options.count !== undefined ? { count: options.count } : {}), ...(options.steps ? { steps: options.steps } : {}) });
+
+  for (const item of await cleanupLeftovers()) stderr.write(`lab: removed leftover of a killed run: ${item}\n`);
+
+  const engineKind = chooseEngine(options.engine, stderr);
+  const simulated = engineKind === 'sim';
+  if (simulated) stderr.write(`${SIMULATED_BANNER}\n`);
+
+  const abort = new AbortController();
+  const exporterStop = new AbortController();
+  let run: RunDir | undefined;
+  let engine: LabEngine | undefined;
+  let exporterDone: Promise<void> | undefined;
+  let bar: cliProgress.SingleBar | undefined;
+  let orchestrator: Orchestrator | undefined;
+  let done = 0;
+  let cleaned: Promise<void> | undefined;
+  const cleanup = (): Promise<void> =>
+    (cleaned ??= (async () => {
+      bar?.stop();
+      await orchestrator?.close();
+      exporterStop.abort();
+      await exporterDone?.catch(() => undefined);
+      await engine?.close().catch((err: unknown) => stderr.write(`lab: cleanup: ${errorMessage(err)}\n`));
+      if (run) await rm(run.path, { recursive: true, force: true, maxRetries: 3 });
+    })());
+  const onSignal = (signal: NodeJS.Signals): void => {
+    // The demo runs until stopped: the first Ctrl-C ends it after the migration under way, with its report.
+    if (scenario.migrations === null && signal === 'SIGINT' && !abort.signal.aborted) {
+      stderr.write('\nlab: stopping after the migration under way (Ctrl-C again to stop now)\n');
+      abort.abort();
+      return;
+    }
+    stderr.write(`\nlab: ${signal}: stopping and cleaning up\n`);
+    abort.abort();
+    void cleanup().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    run = await createRunDir();
+    engine = await createEngine(engineKind, scenario, run, options.bandwidth, bandwidthBytes);
+    const generated = labExporterConfig({
+      vms: scenario.vms.map((vm) => ({
+        name: vm.name,
+        flavor: vm.flavor,
+        labels: vm.labels,
+        instanceUuid: vm.instanceUuid,
+        ...(vm.pingAddress ? { pingAddress: vm.pingAddress } : {}),
+        monitors: LAB_HOSTS.map((host) => ({ host, socket: (engine as LabEngine).observerSocket(vm.name, host) })),
+      })),
+      hosts: LAB_HOSTS.map((host) => {
+        const info = (engine as LabEngine).hosts[host];
+        return { name: host, interfaces: info.interfaces, novaLog: info.novaLog, ...(info.netns ? { netns: info.netns } : {}), ...(info.netdevPath ? { netdevPath: info.netdevPath } : {}) };
+      }),
+      ...(engine.pingNetns ? { pingNetns: engine.pingNetns } : {}),
+      ...(engine.fpingPath ? { fpingPath: engine.fpingPath } : {}),
+    });
+    await writeFile(join(run.path, 'exporter.yml'), generated.yaml);
+    const notes = [...scenario.notes];
+    if (generated.missing.length > 0) {
+      notes.push(`the exporter's config does not accept ${generated.missing.join(', ')} yet: those sources are not watched`);
+    }
+    if (scenario.needsLinuxGuest && simulated) notes.push('SIMULATED: the VM answers a simulated fping (nothing is sent) while it runs; the LAN loses it during the blackhole');
+
+    const logger = createLogger(options.logLevel, 'json');
+    const url = await new Promise<string>((resolveUrl, reject) => {
+      exporterDone = runExporter({
+        config: generated.config,
+        configFile: null,
+        listen: options.listen,
+        telemetryPath: '/metrics',
+        logger,
+        stopSignal: exporterStop.signal,
+        onListening: resolveUrl,
+      });
+      exporterDone.catch(reject);
+    });
+    stderr.write(`lab: ${scenario.name} on engine ${engineKind}${simulated ? ' (SIMULATED)' : ` (${engine.accel})`}; the exporter serves ${url}/metrics while it runs\n`);
+
+    orchestrator = new Orchestrator({
+      engine,
+      maxBandwidth: bandwidthBytes,
+      ...(scenario.postcopyBandwidth ? { maxPostcopyBandwidth: scenario.postcopyBandwidth } : {}),
+      timeoutMs: 120_000,
+      onProgress: (vm, fraction) => bar?.update(done, { step: `${vm} ${Math.round(fraction * 100)}%` }),
+    });
+    bar = progressBar(scenario, stderr, simulated);
+    const measurements = await scenario.run({
+      engine,
+      orchestrator,
+      records: httpRecords(url),
+      novaLogs: !generated.missing.includes('logs') && !generated.missing.includes('vms[].instance_uuid'),
+      signal: abort.signal,
+      step: (label) => {
+        done++;
+        bar?.update(done, { step: label });
+        if (scenario.migrations === null) bar?.setTotal(done + 1);
+      },
+      ...(options.count !== undefined ? { count: options.count } : {}),
+      waitForExporter: (vm, host) => waitForMonitor(url, vm, host, abort.signal),
+    });
+    bar.stop();
+    const report: ScenarioReport = {
+      scenario: scenario.name,
+      engine: engineKind,
+      simulated,
+      bandwidth: options.bandwidth,
+      bandwidthBytesPerSecond: bandwidthBytes,
+      accel: engine.accel,
+      startedAt,
+      measurements,
+      fits: scenario.name === 'flavors' ? null : stressFits(measurements),
+      notes,
+    };
+    stdout.write(formatReport(report));
+    const files = await writeOutputs(report, options.out);
+    stdout.write(`lab: wrote ${files.csv} and ${files.json}${simulated ? ' (SIMULATED)' : ''}\n`);
+    return { report, files };
+  } finally {
+    await cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function chooseEngine(choice: EngineChoice, stderr: NodeJS.WritableStream): 'qemu' | 'sim' {
+  if (choice !== 'auto') return choice;
+  const why = qemuEngineUnavailable();
+  if (why === null) {
+    stderr.write('lab: engine qemu (root, QEMU and iproute2 found)\n');
+    return 'qemu';
+  }
+  stderr.write(`lab: engine sim, SIMULATED, because the qemu engine cannot run here: ${why}\n`);
+  return 'sim';
+}
+
+async function createEngine(kind: 'qemu' | 'sim', scenario: Scenario, run: RunDir, rate: string, bytesPerSecond: number): Promise<LabEngine> {
+  if (kind === 'sim') return SimEngine.create(run.path, bytesPerSecond, scenario.postcopyBlackhole);
+  return QemuEngine.create({
+    run,
+    rate,
+    needLinuxGuest: scenario.needsLinuxGuest,
+    ...(scenario.announceRounds !== undefined ? { announceRounds: scenario.announceRounds } : {}),
+    ...(scenario.postcopyBlackhole ? { postcopyBlackhole: scenario.postcopyBlackhole } : {}),
+  });
+}
+
+function progressBar(scenario: Scenario, stderr: NodeJS.WritableStream, simulated: boolean): cliProgress.SingleBar {
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${simulated ? 'SIMULATED ' : ''}${scenario.name} [{bar}] {value}/{total} migrations  {step}`,
+      stream: stderr as NodeJS.WriteStream,
+      hideCursor: false,
+      clearOnComplete: false,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(scenario.migrations ?? 1, 0, { step: '' });
+  return bar;
+}
+
+/** Waits until the exporter has connected to a VM's monitor on a host (so it sees the migration from its start). */
+async function waitForMonitor(url: string, vm: string, host: string, signal: AbortSignal, timeoutMs = 15_000): Promise<void> {
+  const series = `livemig_qmp_monitor_up{vm="${vm}",host="${host}"} 1`;
+  const deadline = Date.now() + timeoutMs;
+  while (!signal.aborted) {
+    const text = await fetch(`${url}/metrics`).then((r) => r.text()).catch(() => '');
+    if (text.split('\n').includes(series)) return;
+    if (Date.now() > deadline) throw new Error(`the exporter did not connect to ${vm}'s monitor on ${host} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function writeOutputs(report: ScenarioReport, out: string): Promise<{ csv: string; json: string }> {
+  const dir = resolve(out);
+  await mkdir(dir, { recursive: true });
+  const stamp = report.startedAt.replace(/[:.]/g, '-');
+  const base = join(dir, `${report.scenario}-${report.engine}${report.simulated ? '-SIMULATED' : ''}-${stamp}`);
+  const files = { csv: `${base}.csv`, json: `${base}.json` };
+  await writeFile(files.csv, reportCsv(report));
+  await writeFile(files.json, reportJson(report));
+  return files;
+}
