@@ -21,6 +21,11 @@ export function newPending(r: Stamp, what: string): Pending {
   return { hint: null, sawSetup: false, start: { at: r.at, mono: r.mono, via: r.via, what: described }, timed: null, marks: [] };
 }
 
+/** Time of the newest report folded into a pending monitor. */
+export function newestOf(pending: Pending): number {
+  return pending.marks.reduce((newest, mark) => Math.max(newest, mark.at), pending.start.at);
+}
+
 /** What a report tells about a pending monitor: its side, a setup, QEMU's total-time. */
 export function noteEvidence(pending: Pending, status: string, hint: Side | null, r: Stamp, totalTimeMs: number | undefined): void {
   if (hint) pending.hint = hint;

@@ -17,7 +17,7 @@ import type { Observation, QmpEventObservation } from '../observations.js';
 import type { MigrationInfo } from '../sources/qmp/types.js';
 import { ACTIVE_STAGE, isKnownStatus, isPostcopyStatus, phaseOf, replyFingerprint, sideOfReply, stageOf, terminalResult, type Side } from './classify.js';
 import type { Closing } from './figures.js';
-import { better, foldPending, newPending, noteEvidence, preferEventTime, pushMark, pushPendingMark, sideTrack, startOf, timed, type Stamp } from './marks.js';
+import { better, foldPending, newestOf, newPending, noteEvidence, preferEventTime, pushMark, pushPendingMark, sideTrack, startOf, timed, type Stamp } from './marks.js';
 import { betterOutcome, closingAtDeadline, decide, supersededClosing, type OutcomeTimeouts } from './outcome.js';
 import type { MigrationPhase } from './record.js';
 import type { MonitorView, OpenMigration, Outcome, VmState } from './tracker-state.js';
@@ -158,6 +158,8 @@ export class VmMachine {
     view.status = status;
     const hint = r.info ? sideOfReply(r.info, r.runState) : null;
     if (status === 'none') {
+      // Polled before the events that began a migration here, read after them: not an end.
+      if (view.pending && r.at < newestOf(view.pending)) return;
       view.pending = null;
       if (r.info) this.settleIdle(view, r.info);
       return;
@@ -267,6 +269,8 @@ export class VmMachine {
     const track = side === 'source' ? m.source : m.destination;
     if (!track) return;
     if (status === 'none') {
+      // A reply polled before this QEMU's first event of the migration but read after it: old news.
+      if (track.statusAt !== null && r.at < track.statusAt) return;
       // The QEMU behind this monitor is a new process that knows nothing of this migration.
       view.status = status;
       this.sideGone(m, side, r, 'QEMU reports no migration (restarted?)');

@@ -129,6 +129,7 @@ describe.runIf(requireEnvironment(missingTools(...LINUX_LAB_TOOLS), needsRoot())
     // The ping figures come once ping.after has passed after the end (and its probes settled).
     const record = await watcher.waitForRecord((r) => r.vm === VM && r.ping !== undefined, AFTER_MS + 10_000);
     const samples = await watching.stop();
+    if (!record.resumedAt) console.log(`DEBUG no resumedAt; exporter log:\n${watcher.stderr.slice(-8000)}`);
     const ping = record.ping;
     if (!ping) throw new Error(`record ${record.id} has ping ${JSON.stringify(ping)}: no figures`);
     const watched = { exporter: watcher, outcome, record, ping, samples };

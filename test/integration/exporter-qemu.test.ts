@@ -186,7 +186,7 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm'), ne
     const outcome = await driver.finish(TIMEOUT_MS);
     expect(outcome.source.finalStatus).toBe('completed');
     const record = await second.waitForRecord((r) => r.vm === 'vm-restart', TIMEOUT_MS);
-    if (!record.resumedAfterRestart) console.log(first.stderr.slice(-3000), '\n----\n', second.stderr.slice(-5000));
+    if (!record.resumedAfterRestart || record.result !== 'completed') console.log(JSON.stringify(record), '\n', first.stderr.slice(-3000), '\n----\n', second.stderr.slice(-8000));
     expect(record).toMatchObject({ result: 'completed', mode: 'hybrid', resumedAfterRestart: true });
     expect(record.startedAt.value).toBeLessThan(record.postcopyAt?.value ?? 0);
     expect(record.bytes.transferred?.value).toBe(outcome.source.final?.ram?.transferred);

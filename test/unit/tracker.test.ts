@@ -644,3 +644,32 @@ describe("MigrationTracker and the destination's RESUME", () => {
     expect(r.resumedAt).toEqual({ value: end + 50, evidence: 'qmp:destination event RESUME' });
   });
 });
+
+describe('MigrationTracker and replies read after newer events', () => {
+  // Seen on real QEMU: the destination's first poll ('none', before migrate-incoming) was sent
+  // just before its MIGRATION setup event and read just after it and after 'active'.
+  it("a destination's 'none' polled before its first events does not unbind it: its later statuses and RESUME count", () => {
+    const t = rig();
+    const dstEvents = hybridDestinationEvents();
+    const firstEvent = dstEvents[0]!.wallMs;
+    const staleNone = poll(B, firstEvent - 1, { status: 'none', incoming: false }, 'inmigrate');
+    const early = dstEvents.filter((d) => d.wallMs <= SAMPLE_T0 + 10);
+    const rest = dstEvents.filter((d) => d.wallMs > SAMPLE_T0 + 10);
+    const source = byTime(hybridSourceEvents(), hybridSourcePolls());
+    t.feed([...byTime(source.filter((d) => d.wallMs <= SAMPLE_T0 + 10), early), staleNone, ...byTime(source.filter((d) => d.wallMs > SAMPLE_T0 + 10), rest)]);
+    const r = only(t.store.all());
+    expect(r.destination?.host).toBe('hostB');
+    expect(r.resumedAt).toEqual({ value: HYBRID.resumedAt, evidence: 'qmp:destination event RESUME' });
+    expect(r.statuses.filter((s) => s.side === 'destination').map((s) => s.status)).toEqual(['setup', 'active', 'postcopy-active', 'completed']);
+  });
+
+  it("a source's 'none' polled before its setup event, read after it, does not lose the migration's start", () => {
+    const t = rig();
+    const srcEvents = hybridSourceEvents();
+    const staleNone = poll(A, SAMPLE_T0 - 1, { status: 'none', incoming: false }, 'running');
+    t.feed([...byTime(srcEvents.slice(0, 1)), staleNone, ...byTime(srcEvents.slice(1), hybridSourcePolls(), hybridDestinationEvents(), hybridDestinationPolls())]);
+    const r = only(t.store.all());
+    expect(r.result).toBe('completed');
+    expect(r.startedAt).toEqual({ value: SAMPLE_T0, evidence: 'qmp:source event MIGRATION setup' });
+  });
+});
