@@ -20,7 +20,7 @@ import type { Closing } from './figures.js';
 import { better, foldPending, newestOf, newPending, noteEvidence, preferEventTime, pushMark, pushPendingMark, sideTrack, startOf, timed, type Stamp } from './marks.js';
 import { betterOutcome, closingAtDeadline, decide, supersededClosing, type OutcomeTimeouts } from './outcome.js';
 import type { MigrationPhase } from './record.js';
-import type { MonitorView, OpenMigration, Outcome, VmState } from './tracker-state.js';
+import type { MonitorView, OpenMigration, Outcome, SideTrack, VmState } from './tracker-state.js';
 
 /** See outcome.ts for what each timeout waits for. */
 export type MachineTimeouts = OutcomeTimeouts;
@@ -61,6 +61,7 @@ export class VmMachine {
       this.onGone(view, report, o.reason);
     } else {
       view.gone = false;
+      this.reattach(view, o);
       if (o.kind === 'qmp-status') this.onStatus(view, o.info.status, { ...report, info: o.info, ...(o.runState !== undefined ? { runState: o.runState } : {}) });
       else this.onEvent(view, o, report);
     }
@@ -244,6 +245,33 @@ export class VmMachine {
       view.pending.hint = 'destination';
       this.openFromInference();
     }
+  }
+
+  /**
+   * A side whose monitor went away (a timeout, an SSH reconnect) and now reports this migration
+   * again, at its stage or later, is the same QEMU: it is a side again. A new QEMU behind the
+   * same socket reports 'none', an earlier stage or a first pass, and stays gone.
+   */
+  private reattach(view: MonitorView, o: Exclude<Observation, { kind: 'monitor-gone' }>): void {
+    const m = this.state.open;
+    if (!m) return;
+    const continues = (track: SideTrack, side: Side): boolean => {
+      if (o.kind === 'qmp-status') return (stageOf(o.info.status) ?? -1) >= track.stage;
+      switch (o.event) {
+        case 'MIGRATION':
+          return typeof o.data.status === 'string' && (stageOf(o.data.status) ?? -1) >= track.stage;
+        case 'MIGRATION_PASS':
+          return side === 'source' && typeof o.data.pass === 'number' && o.data.pass >= (m.maxPass ?? 1);
+        case 'STOP':
+          return side === 'source';
+        case 'RESUME':
+          return side === 'destination';
+        default:
+          return false;
+      }
+    };
+    if (m.source.monitor === view.monitor && m.source.gone && continues(m.source, 'source')) m.source.gone = null;
+    if (m.destination?.monitor === view.monitor && m.destination.gone && continues(m.destination, 'destination')) m.destination.gone = null;
   }
 
   private onGone(view: MonitorView, r: Report, reason: string): void {

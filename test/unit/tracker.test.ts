@@ -673,3 +673,30 @@ describe('MigrationTracker and replies read after newer events', () => {
     expect(r.startedAt).toEqual({ value: SAMPLE_T0, evidence: 'qmp:source event MIGRATION setup' });
   });
 });
+
+describe('MigrationTracker and a monitor that drops and comes back mid-migration', () => {
+  it('the source monitor times out in pre-copy and reconnects: still one completed hybrid record', () => {
+    const t = rig();
+    const all = byTime(hybridSourceEvents(), hybridSourcePolls(), hybridDestinationEvents(), hybridDestinationPolls());
+    const blip = SAMPLE_T0 + 1000;
+    const before = all.filter((d) => d.wallMs < blip);
+    const after = all.filter((d) => d.wallMs >= blip);
+    t.feed([...before, gone(A, blip, 'QMP command query-migrate timed out after 2000 ms')]);
+    t.feed(after);
+    const r = only(t.store.all());
+    expect(r.result).toBe('completed');
+    expect(r.mode).toBe('hybrid');
+    expect(r.resultEvidence).toBe('qmp:source event MIGRATION completed');
+  });
+
+  it('a new QEMU behind the source socket (it reports none) stays gone: the destination decides', () => {
+    const t = rig();
+    const all = byTime(hybridSourceEvents(), hybridSourcePolls(), hybridDestinationEvents(), hybridDestinationPolls());
+    const cut = SAMPLE_T0 + 5000;
+    const restarted = [gone(A, cut, 'QMP monitor closed the connection'), poll(A, cut + 100, { status: 'none', incoming: false }, 'running')];
+    t.feed(byTime(all.filter((d) => d.wallMs < cut || d.ref.host === 'hostB'), restarted));
+    const r = only(t.store.all());
+    expect(r.result).toBe('completed');
+    expect(r.resultEvidence).toMatch(/^qmp:destination /);
+  });
+});
