@@ -36,6 +36,7 @@ export const ERRORS = {
   LME_SSH_CLOSED: 'SSH host %s: connection lost: %s',
   LME_SSH_DOWN: 'SSH host %s is down (reconnecting with backoff): %s',
   LME_SSH_CHANNEL: 'SSH host %s: cannot open a channel for %s: %s',
+  LME_SSH_FORWARD_REFUSED: 'SSH host %s refused to forward %s: %s; its sshd_config must allow it (%s)',
   LME_SSH_KNOWN_HOSTS: 'known_hosts file %s cannot be read: %s',
   LME_SSH_HOST_KEY_UNKNOWN: 'SSH host %s (%s) presented a %s host key that is not in %s: connection refused',
   LME_SSH_HOST_KEY_CHANGED: 'SSH host %s (%s) presented a %s host key that differs from the one in %s (line %s): connection refused',

@@ -75,11 +75,20 @@ export function spawnLocal(argv: readonly string[]): HostProcess {
 
 /** Connects to a unix socket of this machine (file-system sockets are not per network namespace). */
 export function connectUnixLocal(path: string, timeoutMs = 5_000): Promise<Duplex> {
+  return connectLocal({ path }, path, timeoutMs);
+}
+
+/** Connects to a TCP address from this machine's (the exporter's) network namespace. */
+export function connectTcpLocal(host: string, port: number, timeoutMs = 5_000): Promise<Duplex> {
+  return connectLocal({ host, port }, `${host}:${port}`, timeoutMs);
+}
+
+function connectLocal(options: { path: string } | { host: string; port: number }, target: string, timeoutMs: number): Promise<Duplex> {
   return new Promise((resolve, reject) => {
-    const socket = createConnection({ path });
+    const socket = createConnection(options);
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new Error(`connect to ${path}: no answer within ${timeoutMs} ms`));
+      reject(new Error(`connect to ${target}: no answer within ${timeoutMs} ms`));
     }, timeoutMs);
     const onError = (err: Error) => {
       clearTimeout(timer);

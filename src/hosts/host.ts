@@ -17,6 +17,11 @@ export interface Host {
   readFile(path: string): Promise<Buffer>;
   /** Opens a byte stream to a unix socket on that host (a QMP monitor). */
   connectUnix(path: string): Promise<Duplex>;
+  /**
+   * Opens a TCP byte stream to `host:port` as that host sees it (a QMP monitor on `tcp:`): over
+   * SSH a direct-tcpip channel of the one connection, so 127.0.0.1 is the remote machine's loopback.
+   */
+  connectTcp(host: string, port: number): Promise<Duplex>;
   /** Whether the host is reachable now (livemig_source_up{source="host"}). */
   readonly up: boolean;
   close(): Promise<void>;

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
-import { connectUnixLocal, execLocal, spawnLocal } from './child.js';
+import { connectTcpLocal, connectUnixLocal, execLocal, spawnLocal } from './child.js';
 import type { ExecOptions, ExecResult, Host, HostProcess } from './host.js';
 
 /** This machine, in the exporter's own network namespace. */
@@ -24,6 +24,10 @@ export class LocalHost implements Host {
 
   connectUnix(path: string): Promise<Duplex> {
     return connectUnixLocal(path);
+  }
+
+  connectTcp(host: string, port: number): Promise<Duplex> {
+    return connectTcpLocal(host, port);
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import { Backoff } from '../backoff.js';
 import { LivemigError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ExecOptions, ExecResult, Host, HostProcess } from './host.js';
+import { OPEN_ADMINISTRATIVELY_PROHIBITED, channelOpenReason } from './channel-open.js';
 import { MAX_EXEC_OUTPUT_BYTES, execFailure } from './child.js';
 import { keyTypeOfBlob, knownKeyTypes, parseKnownHosts, verifyHostKey } from './known-hosts.js';
 import { quoteShellCommand } from './shell-quote.js';
@@ -46,6 +47,8 @@ const KEEPALIVE_COUNT_MAX = 3;
  */
 const FOLLOW_WRAPPER = 'exec 3<&0; "$@" 3<&- & p=$!; { cat <&3 >/dev/null; kill "$p"; } >/dev/null 2>&1 & w=$!; exec 3<&-; wait "$p"; s=$?; kill "$w" 2>/dev/null; exit "$s"';
 const STDERR_KEEP_CHARS = 64 * 1024;
+/** What an sshd_config (and the key's authorized_keys line) must say for a direct-tcpip channel. */
+const TCP_FORWARD_SETTINGS = 'AllowTcpForwarding yes or local; PermitOpen and authorized_keys options admitting the target';
 const DEFAULT_BACKOFF = { baseMs: 500, capMs: 30_000 };
 /** Host key algorithms ssh2 negotiates for each key type found in known_hosts. */
 const ALGORITHMS_FOR_KEY_TYPE: Record<string, string[]> = {
@@ -58,10 +61,10 @@ const ALGORITHMS_FOR_KEY_TYPE: Record<string, string[]> = {
 
 /**
  * A remote machine over ONE SSH connection (ssh2) that carries every channel: commands, followed
- * files and forwarded unix sockets. The host key must be in the known_hosts file (hashed entries
- * too); an unknown or changed key is refused. A lost connection is re-established with
- * exponential backoff and full jitter; while it is down, calls fail at once rather than wait, so a
- * dead host never holds up the others.
+ * files, forwarded unix sockets and forwarded TCP connections. The host key must be in the
+ * known_hosts file (hashed entries too); an unknown or changed key is refused. A lost connection
+ * is re-established with exponential backoff and full jitter; while it is down, calls fail at once
+ * rather than wait, so a dead host never holds up the others.
  */
 export class SshHost extends EventEmitter<SshHostEvents> implements Host {
   readonly kind = 'ssh' as const;
@@ -260,6 +263,26 @@ export class SshHost extends EventEmitter<SshHostEvents> implements Host {
       client.openssh_forwardOutStreamLocal(path, (err, channel) =>
         err ? reject(new LivemigError('LME_SSH_CHANNEL', [this.name, `unix socket ${path}`, err.message], { cause: err })) : resolve(channel),
       ),
+    );
+  }
+
+  /**
+   * A direct-tcpip channel on the one connection: sshd connects to `host:port` from the remote
+   * machine (so 127.0.0.1 is its loopback). sshd must allow it (`AllowTcpForwarding`, which is on
+   * by default); a refusal is LME_SSH_FORWARD_REFUSED, not a QEMU that is not running.
+   */
+  async connectTcp(host: string, port: number): Promise<Duplex> {
+    const client = await this.ready();
+    const target = `${host}:${port}`;
+    return new Promise((resolve, reject) =>
+      // The originator address and port are informational for sshd (it logs them); nothing listens there.
+      client.forwardOut('127.0.0.1', 0, host, port, (err, channel) => {
+        if (!err) return resolve(channel);
+        const what = `TCP to ${target}`;
+        if (channelOpenReason(err) === OPEN_ADMINISTRATIVELY_PROHIBITED) {
+          reject(new LivemigError('LME_SSH_FORWARD_REFUSED', [this.name, what, err.message, TCP_FORWARD_SETTINGS], { cause: err }));
+        } else reject(new LivemigError('LME_SSH_CHANNEL', [this.name, what, err.message], { cause: err }));
+      }),
     );
   }
 

@@ -22,10 +22,21 @@ export class TestSshd {
     readonly dir: string,
     readonly hostKeyPub: string,
     readonly userKey: string,
+    /** Where it listens (127.0.0.1 unless told). */
+    readonly address = '127.0.0.1',
+    /** The network namespace it runs in (`ip netns exec`), if any: its forwarded TCP connections start there. */
+    readonly netns?: string,
   ) {}
 
-  /** `sftp: false`: no sftp subsystem (hosts then read files with cat). */
-  static async start(options: { port?: number; hostKeyType?: 'ed25519' | 'ecdsa' | 'rsa'; sftp?: boolean } = {}): Promise<TestSshd> {
+  /**
+   * `sftp: false`: no sftp subsystem (hosts then read files with cat). `tcpForwarding`: writes
+   * `AllowTcpForwarding yes|no` (unset: sshd's default, yes). `netns` with `address`: runs in that
+   * namespace, listening on an address of it that this machine reaches. `logLevel`: DEBUG1 logs
+   * each forwarded TCP connection.
+   */
+  static async start(
+    options: { port?: number; hostKeyType?: 'ed25519' | 'ecdsa' | 'rsa'; sftp?: boolean; tcpForwarding?: boolean; netns?: string; address?: string; logLevel?: 'VERBOSE' | 'DEBUG1' } = {},
+  ): Promise<TestSshd> {
     const dir = await mkdtemp(join(tmpdir(), 'lme-sshd-'));
     const type = options.hostKeyType ?? 'ed25519';
     const hostKey = join(dir, `host_${type}`);
@@ -39,7 +50,7 @@ export class TestSshd {
     writeFileSync(
       join(dir, 'sshd_config'),
       [
-        'ListenAddress 127.0.0.1',
+        `ListenAddress ${options.address ?? '127.0.0.1'}`,
         `HostKey ${hostKey}`,
         `PidFile ${join(dir, 'sshd.pid')}`,
         `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
@@ -49,15 +60,16 @@ export class TestSshd {
         'UsePAM no',
         'StrictModes no',
         'AllowStreamLocalForwarding yes',
+        ...(options.tcpForwarding === undefined ? [] : [`AllowTcpForwarding ${options.tcpForwarding ? 'yes' : 'no'}`]),
         ...(options.sftp === false ? [] : ['Subsystem sftp internal-sftp']),
         // One connection per host carries every channel; the default of 10 sessions is too few for the tests.
         'MaxSessions 200',
         'MaxStartups 200',
-        'LogLevel VERBOSE',
+        `LogLevel ${options.logLevel ?? 'VERBOSE'}`,
         '',
       ].join('\n'),
     );
-    const sshd = new TestSshd(dir, readFileSync(`${hostKey}.pub`, 'utf8').trim(), userKey);
+    const sshd = new TestSshd(dir, readFileSync(`${hostKey}.pub`, 'utf8').trim(), userKey, options.address, options.netns);
     await sshd.listen(options.port ?? (await freePort()));
     return sshd;
   }
@@ -69,7 +81,10 @@ export class TestSshd {
   /** Starts (or restarts) the listener on `port` and waits until it sends its banner. */
   async listen(port: number): Promise<void> {
     this.port = port;
-    const child = spawn(SSHD, ['-D', '-e', '-f', join(this.dir, 'sshd_config'), '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const argv = [SSHD, '-D', '-e', '-f', join(this.dir, 'sshd_config'), '-p', String(port)];
+    // `ip netns exec` execs sshd in place, so the PID stays sshd's (stop() kills by it).
+    const [program, ...args] = (this.netns ? ['ip', 'netns', 'exec', this.netns, ...argv] : argv) as [string, ...string[]];
+    const child = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.on('data', (chunk: Buffer) => {
       this.log += chunk.toString();
     });
@@ -77,8 +92,8 @@ export class TestSshd {
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`sshd exited with ${child.exitCode}:\n${this.log}`);
-      if (await banner(port)) return;
-      if (Date.now() > deadline) throw new Error(`sshd did not answer on 127.0.0.1:${port} within 10 s:\n${this.log}`);
+      if (await banner(this.address, port)) return;
+      if (Date.now() > deadline) throw new Error(`sshd did not answer on ${this.address}:${port} within 10 s:\n${this.log}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -100,13 +115,13 @@ export class TestSshd {
   }
 
   /** `[127.0.0.1]:PORT KEYTYPE BASE64`: the known_hosts line for this server. */
-  knownHostsLine(host = '127.0.0.1'): string {
+  knownHostsLine(host = this.address): string {
     const [type, key] = this.hostKeyPub.split(' ');
     return `[${host}]:${this.port} ${type} ${key}`;
   }
 
   /** The same line with the host field hashed as `ssh-keygen -H` writes it. */
-  hashedKnownHostsLine(host = '127.0.0.1'): string {
+  hashedKnownHostsLine(host = this.address): string {
     const [type, key] = this.hostKeyPub.split(' ');
     const salt = randomBytes(20);
     const hash = createHmac('sha1', salt).update(`[${host}]:${this.port}`).digest();
@@ -160,9 +175,9 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-function banner(port: number): Promise<boolean> {
+function banner(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
+    const socket = connect({ host, port });
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);

@@ -2,6 +2,7 @@ import { createConnection, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { LivemigError, errorMessage } from '../../errors.js';
 import type { Host } from '../../hosts/host.js';
+import { OPEN_CONNECT_FAILED, channelOpenReason } from '../../hosts/channel-open.js';
 import { QmpStreamClient, type QmpSession, type QmpStreamOptions } from './client.js';
 import { describeQmpEndpoint, type QmpEndpoint } from './types.js';
 
@@ -14,8 +15,9 @@ export interface OpenQmpSessionOptions extends Omit<QmpStreamOptions, 'handshake
   /** Covers everything up to a ready session: socket connect, greeting and capabilities (or virsh's first command). */
   connectTimeoutMs?: number;
   /**
-   * The host the monitor lives on. A unix socket is then opened through it (over SSH: a
-   * forwarded stream-local channel) and virsh runs there. Without it, this machine.
+   * The host the monitor lives on. A unix socket or TCP address is then opened through it (over
+   * SSH: a forwarded stream-local or direct-tcpip channel, so `tcp:127.0.0.1:PORT` is the remote
+   * machine's loopback) and virsh runs there. Without it, this machine.
    */
   host?: Host;
 }
@@ -33,10 +35,10 @@ export async function openQmpSession(endpoint: QmpEndpoint, options: OpenQmpSess
       const { commandTimeoutMs, logger, host } = options;
       return await VirshQmpSession.open(endpoint, { commandTimeoutMs, logger, probeTimeoutMs: connectTimeoutMs, ...(host ? { host } : {}) });
     }
-    const socket =
-      endpoint.kind === 'unix' && options.host
-        ? await connectThroughHost(options.host, endpoint.path, target, connectTimeoutMs)
-        : await connectSocket(endpoint, target, connectTimeoutMs);
+    const { host } = options;
+    const socket = host
+      ? await connectThroughHost(endpoint.kind === 'unix' ? host.connectUnix(endpoint.path) : host.connectTcp(endpoint.host, endpoint.port), target, connectTimeoutMs)
+      : await connectSocket(endpoint, target, connectTimeoutMs);
     const handshakeTimeoutMs = Math.max(1, deadline - Date.now());
     return await QmpStreamClient.open(socket, target, { ...options, handshakeTimeoutMs });
   } catch (err) {
@@ -66,9 +68,8 @@ function connectSocket(endpoint: Exclude<QmpEndpoint, { kind: 'virsh' }>, target
   });
 }
 
-async function connectThroughHost(host: Host, path: string, target: string, timeoutMs: number): Promise<Duplex> {
+async function connectThroughHost(opening: Promise<Duplex>, target: string, timeoutMs: number): Promise<Duplex> {
   let timer: NodeJS.Timeout | undefined;
-  const opening = host.connectUnix(path);
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       // A stream that opens after the deadline is closed, not leaked.
@@ -87,7 +88,8 @@ const GONE_ERRNOS = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE']);
 
 /**
  * True when an error only says the QEMU is not there (exited, migrated away, not started yet):
- * its socket is missing or refuses, the connection ended, or libvirt no longer knows the domain.
+ * its socket is missing or refuses (here or, over SSH, at the remote end), the connection ended,
+ * or libvirt no longer knows the domain.
  * Walks the `cause` chain.
  */
 export function isQemuGone(err: unknown): boolean {
@@ -96,6 +98,8 @@ export function isQemuGone(err: unknown): boolean {
     if (typeof errno === 'string' && GONE_ERRNOS.has(errno)) return true;
     if (current instanceof LivemigError && current.code === 'LME_QMP_CLOSED') return true;
     if (current instanceof VirshError && current.domainGone) return true;
+    // Over SSH: sshd could not connect to the forwarded port (nothing listens there).
+    if (channelOpenReason(current) === OPEN_CONNECT_FAILED && /refused/i.test(current.message)) return true;
   }
   return false;
 }
