@@ -16,20 +16,11 @@
 import type { Host, HostProcess } from '../../hosts/host.js';
 import { errorMessage, LivemigError } from '../../errors.js';
 import type { LineScanner } from './line-scanner.js';
-import type { Follower, FollowPosition, RotationReason } from './follower.js';
+import type { Follower, FollowerOptions, FollowPosition } from './follower.js';
 
-export interface HostFollowerOptions {
+/** As a local follower's, plus the host; `pollMs` is also tail's own sleep between reads. */
+export interface HostFollowerOptions extends FollowerOptions {
   host: Host;
-  path: string;
-  makeScanner: () => LineScanner;
-  resume?: FollowPosition;
-  startAt?: 'end' | 'start';
-  /** How often the file is stat'ed (rotations), and tail's own sleep between reads. */
-  pollMs?: number;
-  retireMs?: number;
-  onRotate?: (reason: RotationReason) => void;
-  onError?: (error: LivemigError) => void;
-  onRead?: () => void;
 }
 
 const HEAD_BYTES = 256;
