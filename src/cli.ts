@@ -77,8 +77,9 @@ export function buildProgram(): Command {
     .addOption(new Option('--engine <engine>', 'qemu: network namespaces and real QEMU (root); sim: the SIMULATED model; auto: qemu where it can run').choices(['qemu', 'sim', 'auto']).default('auto'))
     .option('--bandwidth <rate>', 'rate of the migration link, in tc syntax', '1gbit')
     .option('--out <dir>', 'directory for the CSV and JSON results', 'lab-results')
-    .option('--count <n>', 'demo: stop after this many migrations (default: until Ctrl-C)')
+    .option('--count <n>', 'demo: stop after this many migrations (default: until Ctrl-C); outage: this many VMs, each on its own address, each migrated once (default 1)')
     .option('--steps <mib,...>', 'stress-sweep: stressed memory per step, MiB (default 64,128,192,256)')
+    .option('--linger <seconds>', 'keep the exporter serving /metrics and /api/v1/migrations this long after the report (a last scrape by Prometheus); Ctrl-C ends it early, exit 0')
     .option('--cleanup', 'only remove what killed lab runs left (QEMU processes, namespaces, temp dirs), then exit')
     .addHelpText('after', '\nThe exporter serves /metrics on --web.listen-address (default :10027) while the lab runs; its log level is --log.level (default warn here).')
     .action(async (flags: LabFlags, command: Command) => {
@@ -98,6 +99,7 @@ export function buildProgram(): Command {
           logLevel: command.parent?.getOptionValueSource('log.level') === 'default' ? 'warn' : (command.optsWithGlobals()['log.level'] as LogLevel),
           ...(flags.count !== undefined ? { count: positiveInt('--count', flags.count) } : {}),
           ...(flags.steps !== undefined ? { steps: flags.steps.split(',').map((s) => positiveInt('--steps', s)) } : {}),
+          ...(flags.linger !== undefined ? { lingerSeconds: positiveInt('--linger', flags.linger) } : {}),
         });
         process.exit(0);
       } catch (err) {
@@ -115,6 +117,7 @@ interface LabFlags {
   out: string;
   count?: string;
   steps?: string;
+  linger?: string;
   cleanup?: boolean;
 }
 

@@ -42,6 +42,8 @@ export interface LabOptions {
   count?: number;
   /** stress-sweep: stressed MiB per step (default the scenario's). */
   steps?: number[];
+  /** Seconds the exporter keeps serving after the report (a last scrape, the records API); Ctrl-C ends it early. */
+  lingerSeconds?: number;
   stdout?: NodeJS.WritableStream;
   stderr?: NodeJS.WritableStream;
 }
@@ -100,6 +102,8 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
   let orchestrator: Orchestrator | undefined;
   let done = 0;
   let cleaned: Promise<void> | undefined;
+  const linger = new AbortController();
+  let lingering = false;
   const cleanup = (): Promise<void> =>
     (cleaned ??= (async () => {
       bar?.stop();
@@ -110,6 +114,12 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
       if (run) await rm(run.path, { recursive: true, force: true, maxRetries: 3 });
     })());
   const onSignal = (signal: NodeJS.Signals): void => {
+    // The report is written already: a signal during --linger ends the run as if the linger had run out.
+    if (lingering) {
+      lingering = false;
+      linger.abort();
+      return;
+    }
     // The demo runs until stopped: the first Ctrl-C ends it after the migration under way, with its report.
     if (scenario.migrations === null && signal === 'SIGINT' && !abort.signal.aborted) {
       stderr.write('\nlab: stopping after the migration under way (Ctrl-C again to stop now)\n');
@@ -202,12 +212,28 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
     stdout.write(formatReport(report));
     const files = await writeOutputs(report, options.out);
     stdout.write(`lab: wrote ${files.csv} and ${files.json}${simulated ? ' (SIMULATED)' : ''}\n`);
+    if (options.lingerSeconds && options.lingerSeconds > 0) {
+      lingering = true;
+      stderr.write(`lab: the exporter keeps serving ${url}/metrics for ${options.lingerSeconds} s (Ctrl-C to stop now)\n`);
+      await sleepUnlessAborted(options.lingerSeconds * 1000, linger.signal);
+      lingering = false;
+    }
     return { report, files };
   } finally {
     await cleanup();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
 }
 
 function chooseEngine(choice: EngineChoice, stderr: NodeJS.WritableStream): 'qemu' | 'sim' {

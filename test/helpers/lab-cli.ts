@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ScenarioReport } from '../../src/lab/report/results.js';
+import type { MigrationRecord } from '../../src/migrations/record.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CLI = join(ROOT, 'src/cli.ts');
@@ -18,8 +19,9 @@ export class LabRun {
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  static start(args: string[], env: NodeJS.ProcessEnv = {}): LabRun {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'lab', '--web.listen-address', '127.0.0.1:0', ...args], {
+  /** `listen`: the exporter's address (default a free loopback port, which the lab prints). */
+  static start(args: string[], env: NodeJS.ProcessEnv = {}, { listen = '127.0.0.1:0' }: { listen?: string } = {}): LabRun {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'lab', '--web.listen-address', listen, ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
@@ -41,6 +43,32 @@ export class LabRun {
       if (Date.now() > deadline) throw new Error(`lab did not serve within ${timeoutMs} ms:\n${this.stderr}`);
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /** With `--linger`: waits until the report is written and the exporter keeps serving; throws if the lab exits first. */
+  async lingering(timeoutMs = 120_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!/lab: the exporter keeps serving \S+ for \d+ s/.test(this.stderr)) {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`lab exited before lingering (${this.child.exitCode ?? this.child.signalCode})\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
+      if (Date.now() > deadline) throw new Error(`lab did not finish its scenario within ${timeoutMs} ms\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** The records of the lab's exporter (its /api/v1/migrations, newest first), while it serves. */
+  async migrations(): Promise<MigrationRecord[]> {
+    const res = await fetch(`${await this.url()}/api/v1/migrations?limit=10000`);
+    if (!res.ok) throw new Error(`lab exporter /api/v1/migrations: HTTP ${res.status}`);
+    return ((await res.json()) as { data: MigrationRecord[] }).data;
+  }
+
+  /** Stops a lab still running (SIGINT by PID: it cleans up) and waits for it; for afterAll. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGINT');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
+    await this.exited;
+    clearTimeout(timer);
   }
 
   /** Waits for the exit; throws with the output unless it is `code`. */

@@ -11,7 +11,7 @@ export function scenario(name: ScenarioName, options: { count?: number; steps?: 
     case 'flavors':
       return flavors();
     case 'outage':
-      return outage();
+      return outage(options.count);
     case 'demo':
       return demo(options.count);
   }
