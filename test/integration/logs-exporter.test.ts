@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { missingTools, requireEnvironment } from '../helpers/env.js';
+import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
 import { ExporterProcess, metricValue, writeConfig } from '../helpers/exporter-process.js';
 
 const UUID = '0b5c7d3e-4f1a-4c2b-9e8d-7a6b5c4d3e2f';
@@ -174,4 +174,54 @@ describe('exporter following nova-compute logs (no QEMU monitor reachable)', () 
     expect(metricValue(text, 'livemig_log_lines_read_total{host="compute-2",kind="nova-compute"}')).toBe(2);
     expect((await exporter.migrations()).filter((x) => x.vm === 'web-1')).toHaveLength(1);
   });
+});
+
+describe.runIf(requireEnvironment(missingTools('fping'), needsRoot()))('exporter following nova-compute logs, with the VM pinged (real fping on loopback)', () => {
+  let dir: string;
+  let exporter: ExporterProcess | undefined;
+
+  afterEach(async () => {
+    await exporter?.stop();
+    exporter = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a migration recorded from the logs alone gets its ping figures too', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lme-logs-ping-'));
+    const { mkdir } = await import('node:fs/promises');
+    const paths = { src: join(dir, 'compute-1.log'), dst: join(dir, 'compute-2.log') };
+    await mkdir(dir, { recursive: true });
+    await writeFile(paths.src, '');
+    await writeFile(paths.dst, '');
+    const configFile = await writeConfig(dir, {
+      state_file: join(dir, 'state.json'),
+      libvirt: { discover: 'off' },
+      ping: { period: '100ms', timeout: '500ms', after: '1s' },
+      vms: [{ name: 'web-1', flavor: 'm', instance_uuid: UUID, ping_address: '127.0.0.1', monitors: [{ host: 'compute-1', qmp: { unix: join(dir, 'absent.qmp') } }] }],
+      logs: [
+        { host: 'compute-1', path: paths.src, kind: 'nova-compute', timezone: 'UTC' },
+        { host: 'compute-2', path: paths.dst, kind: 'nova-compute', timezone: 'UTC' },
+      ],
+      logs_options: { poll_interval: '100ms' },
+    });
+    exporter = await ExporterProcess.start(configFile);
+    const watcher = exporter;
+    await expect.poll(async () => metricValue(await watcher.metrics(), 'livemig_ping_replies_received_total{vm="web-1"}') ?? 0, { timeout: 10_000 }).toBeGreaterThanOrEqual(15);
+    // The migration's lines as nova writes them, its times from now to 9 s ahead: the record
+    // closes when they are read, and its ping figures come once its end plus ping.after has passed.
+    const t0 = Date.now();
+    for (const l of migration(t0)) await appendFile(paths[l.host], l.line);
+    const r = await watcher.waitForRecord((x) => x.vm === 'web-1' && x.ping !== undefined && x.ping !== null, 25_000);
+    expect(r.source.monitor).toBe('nova-compute log');
+    expect(r.nova?.result).toBe('completed');
+    const ping = r.ping!;
+    expect(ping.target).toBe('127.0.0.1');
+    expect(ping.phases.before.sent).toBeGreaterThanOrEqual(10); // the 1.5 s of probes before t0
+    expect(ping.phases.precopy.sent).toBeGreaterThanOrEqual(55); // t0 .. t0 + 6 s at 100 ms
+    expect(ping.phases.postcopy?.sent).toBeGreaterThanOrEqual(25); // t0 + 6 s .. t0 + 9 s
+    expect(ping.phases.after.sent).toBeGreaterThan(0);
+    for (const phase of [ping.phases.before, ping.phases.precopy, ping.phases.postcopy, ping.phases.after]) expect(phase?.lost).toBe(0);
+    expect(ping.switchoverBlackout).toBeNull();
+    expect(ping.postcopyOutages).toEqual([]);
+  }, 40_000);
 });
