@@ -16,10 +16,9 @@ import type { Logger } from './log.js';
 import { ExporterMetrics, type SourceHealth } from './metrics/exporter-metrics.js';
 import { pingTargetView } from './metrics/ping-metrics.js';
 import { persistState, type StatePersistence } from './migrations/persistence.js';
-import { moveAsideCorrupt, readStateFile, StateFileCorruptError } from './migrations/state-file.js';
+import { moveAsideCorrupt, readStateFile, StateFileCorruptError, type StateFileContent } from './migrations/state-file.js';
 import { MigrationStore } from './migrations/store.js';
 import { PingAttribution } from './migrations/ping-attribution.js';
-import type { TrackerSnapshot } from './migrations/tracker-state.js';
 import { MigrationTracker, type VmMeta } from './migrations/tracker.js';
 import { startNovaLogs, type NovaLogs } from './migrations/nova-wiring.js';
 import { startInterfaceCounters, type InterfaceCounters } from './migrations/interface-wiring.js';
@@ -58,7 +57,8 @@ export async function runExporter(options: RunOptions): Promise<void> {
   let ready = false;
 
   const store = new MigrationStore({ maxRecords: config.records.maxCount, maxAgeMs: config.records.maxAgeMs, clock });
-  const restore = await loadState(config.stateFile, store, clock, logger);
+  const saved = await loadState(config.stateFile, store, clock, logger);
+  const restore = saved?.tracker;
   const tracker = new MigrationTracker({
     clock,
     logger: logger.child({ component: 'tracker' }),
@@ -233,6 +233,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
     tracker,
     registry: metrics.registry,
     hosts,
+    saved: saved ?? {},
     vmOf: (uuid) => watchedVms().find((vm) => vm.instanceUuid === uuid)?.name,
     labelsOf: (vm) => vmMeta(watchedVms().filter((v) => v.name === vm))[0]?.labels ?? {},
     monitorUp: (vm) => [...qmp.snapshot()].some((s) => s.ref.vm === vm && s.up),
@@ -350,8 +351,8 @@ function vmMeta(vms: readonly VmConfig[]): VmMeta[] {
   return vms.map((vm) => ({ name: vm.name, labels: { ...vm.labels, ...(vm.flavor ? { flavor: vm.flavor } : {}) } }));
 }
 
-/** Reads the state file into the store; returns the tracker's saved state. A corrupt file is moved aside. */
-async function loadState(path: string | null, store: MigrationStore, clock: Clock, logger: Logger): Promise<TrackerSnapshot | undefined> {
+/** Reads the state file into the store; returns what it holds for the tracker and the logs. A corrupt file is moved aside. */
+async function loadState(path: string | null, store: MigrationStore, clock: Clock, logger: Logger): Promise<StateFileContent | undefined> {
   if (!path) return undefined;
   try {
     await mkdir(dirname(path), { recursive: true });
@@ -362,7 +363,7 @@ async function loadState(path: string | null, store: MigrationStore, clock: Cloc
     }
     store.load(content.records);
     logger.info({ path, records: store.size, savedAt: new Date(content.savedAtMs).toISOString() }, 'state file loaded');
-    return content.tracker;
+    return content;
   } catch (err) {
     if (err instanceof StateFileCorruptError) {
       const movedTo = await moveAsideCorrupt(path, clock.wallMs());

@@ -6,16 +6,15 @@
 import type { Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
 import type { Host } from '../hosts/host.js';
-import { HostRegistry } from '../hosts/registry.js';
+import type { HostRegistry } from '../hosts/registry.js';
 import type { Logger } from '../log.js';
 import { registerLogMetrics } from '../metrics/log-metrics.js';
 import { LogSource, type SavedLogPosition } from '../sources/logs/source.js';
 import { NovaAttribution } from './nova-attribution.js';
 import { NovaMigrations, type NovaMigration } from './nova-migrations.js';
 import type { MigrationRecord } from './record.js';
-import { readStateFile, type StateFileContent } from './state-file.js';
+import type { StateFileContent } from './state-file.js';
 import type { MigrationStore } from './store.js';
 import type { MigrationTracker } from './tracker.js';
 
@@ -26,8 +25,10 @@ export interface NovaLogsOptions {
   store: MigrationStore;
   tracker: MigrationTracker;
   registry: Registry;
-  /** The exporter's hosts (one SSH connection per host for every source); without it, a registry of the logs' own. */
-  hosts?: HostRegistry;
+  /** The exporter's hosts (one SSH connection per host for every source). */
+  hosts: HostRegistry;
+  /** What the state file kept of the logs (read once, by the exporter, at start). */
+  saved: Pick<StateFileContent, 'logs' | 'nova'>;
   /** VM name of a nova instance UUID (configured VMs with instance_uuid). */
   vmOf(instanceUuid: string): string | undefined;
   labelsOf(vm: string): Record<string, string>;
@@ -57,11 +58,8 @@ export async function startNovaLogs(options: NovaLogsOptions): Promise<NovaLogs 
   const { config, clock, logger } = options;
   if (config.logs.length === 0) return null;
   const log = logger.child({ component: 'logs' });
-  const saved = await savedState(config.stateFile, log);
+  const { saved, hosts } = options;
   const positions = saved.logs ?? [];
-  const own = options.hosts ? null : new HostRegistry({ hosts: config.hosts, logger: log, reconnectMaxBackoffMs: config.polling.reconnectMaxBackoffMs });
-  own?.start();
-  const hosts = options.hosts ?? (own as HostRegistry);
 
   const attribution = new NovaAttribution({
     clock,
@@ -97,14 +95,14 @@ export async function startNovaLogs(options: NovaLogsOptions): Promise<NovaLogs 
   log.info({ files: config.logs.map((l) => `${l.host}:${l.path}`), resumed: positions.length }, 'following logs');
 
   let lastSaved = '';
-  let savedAt = 0;
+  let savedAt = Number.NEGATIVE_INFINITY;
   const timer = setInterval(() => {
     migrations.expire(clock.wallMs(), config.records.staleMigrationTimeoutMs);
     attribution.tick();
     const now = JSON.stringify(source.positions());
-    if (now !== lastSaved && Date.now() - savedAt >= config.logsOptions.saveIntervalMs) {
+    if (now !== lastSaved && clock.monoMs() - savedAt >= config.logsOptions.saveIntervalMs) {
       lastSaved = now;
-      savedAt = Date.now();
+      savedAt = clock.monoMs();
       options.schedulePersist();
     }
   }, 1000);
@@ -116,19 +114,8 @@ export async function startNovaLogs(options: NovaLogsOptions): Promise<NovaLogs 
     stop: async () => {
       clearInterval(timer);
       await source.stop();
-      await own?.close();
       options.schedulePersist(); // the final positions, written by the caller's flush
 
     },
   };
-}
-
-async function savedState(path: string | null, logger: Logger): Promise<Pick<StateFileContent, 'logs' | 'nova'>> {
-  if (!path) return {};
-  try {
-    return (await readStateFile(path)) ?? {};
-  } catch (err) {
-    logger.warn({ path, err: errorMessage(err) }, 'no saved log positions (state file unusable): logs are read from their end');
-    return {};
-  }
 }
