@@ -3,6 +3,7 @@ import { errorMessage, livemigError } from '../errors.js';
 import type { QmpSession } from '../sources/qmp/client.js';
 import { isQemuGone } from '../sources/qmp/transports.js';
 import type { QmpEvent } from '../sources/qmp/types.js';
+import { setTimeout as delay } from 'node:timers/promises';
 
 /**
  * Plays libvirt/nova for ONE QEMU-level migration over QMP, and records what it saw so tests
@@ -262,9 +263,6 @@ function settled(reply: QueryMigrateReply): boolean {
   return !(reply.status === 'completed' && reply.ram !== undefined && !reply['total-time']);
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** One monitor's view: its events, its last status, and waits on them. */
 class SideWatch {

@@ -5,6 +5,7 @@ import type { QmpEvent } from '../sources/qmp/types.js';
 import type { LabEngine, LabHostName, LabVmSpec, RunningVm } from './engine.js';
 import { MigrationDriver, type MigrationOutcome } from './migrate.js';
 import { novaLine, novaMessages, type NovaMessage, type NovaRequestContext } from './nova-log-writer.js';
+import { setTimeout as delay } from 'node:timers/promises';
 
 /**
  * Plays nova and libvirt for the lab: for each live migration it starts the destination VM
@@ -35,9 +36,6 @@ const FIRST_DOWNTIME_STEP_MS = 50;
 /** Between `Migration operation has completed` and the source domain's end. */
 export const DEFAULT_POST_MIGRATION_MS = 1_000;
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 export interface LabMigration {
   vm: string;

@@ -14,6 +14,7 @@ import { startQemu, type QemuHandle, type QemuOptions } from './qemu.js';
 import { recordPid, type RunDir } from './run-dir.js';
 import { LAB_PREFIX } from './run-dir.js';
 import { livemigError } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * The real lab: hosts src and dst as network namespaces joined by a tbf-limited veth, a lan
@@ -38,9 +39,6 @@ export interface QemuEngineOptions {
 
 const BOOT_TIMEOUT_MS = 30_000;
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 export async function checkQemuPrerequisites(): Promise<void> {
   if (process.geteuid?.() !== 0) {

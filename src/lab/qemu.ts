@@ -3,6 +3,7 @@ import { rm, stat } from 'node:fs/promises';
 import { LivemigError, livemigError } from '../errors.js';
 import { accelArgs, detectAccel, type Accel } from './accel.js';
 import { GUEST_IMAGE_BYTES } from './guest/build.js';
+import { setTimeout as delay } from 'node:timers/promises';
 
 /** The memory-dirtying guest (src/lab/guest/dirty.asm) and its two inputs. */
 export interface DirtyGuest {
@@ -329,9 +330,6 @@ async function isSocket(path: string): Promise<boolean> {
   }
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** A test runner that dies must not leave guests running: the last resort is SIGKILL at exit. */
 const liveChildren = new Set<ChildProcess>();
