@@ -5,6 +5,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHmac, randomBytes } from 'node:crypto';
+import { SshHost, type SshHostOptions } from '../../src/hosts/ssh.js';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -132,6 +133,22 @@ export class TestSshd {
     const path = join(this.dir, name);
     writeFileSync(path, `${lines.join('\n')}\n`);
     return path;
+  }
+
+  /** An SshHost for this server as root with the test's user key, its host key known (hashed), short timers for tests. */
+  sshHost(name: string, overrides: Partial<SshHostOptions> = {}): SshHost {
+    return new SshHost({
+      name,
+      address: this.address,
+      port: this.port,
+      user: 'root',
+      identityFile: this.userKey,
+      knownHostsFile: overrides.knownHostsFile ?? this.writeKnownHosts(`known_hosts.${name}`, [this.hashedKnownHostsLine()]),
+      keepaliveIntervalMs: 1000,
+      connectTimeoutMs: 5000,
+      backoff: { baseMs: 100, capMs: 500 },
+      ...overrides,
+    });
   }
 
   async cleanup(): Promise<void> {

@@ -17,18 +17,7 @@ let sshd: TestSshd;
 let knownHosts: string;
 
 function host(overrides: Partial<SshHostOptions> = {}): SshHost {
-  const h = new SshHost({
-    name: `h${hosts.length}`,
-    address: '127.0.0.1',
-    port: sshd.port,
-    user: 'root',
-    identityFile: sshd.userKey,
-    knownHostsFile: knownHosts,
-    keepaliveIntervalMs: 1000,
-    connectTimeoutMs: 5000,
-    backoff: { baseMs: 100, capMs: 500 },
-    ...overrides,
-  });
+  const h = sshd.sshHost(`h${hosts.length}`, { knownHostsFile: knownHosts, ...overrides });
   hosts.push(h);
   return h;
 }

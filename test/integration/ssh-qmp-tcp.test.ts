@@ -74,17 +74,7 @@ describe.runIf(requireEnvironment(missingTools('/usr/sbin/sshd', 'ssh-keygen', '
     let exporter: ExporterProcess | undefined;
 
     const sshHost = (server: TestSshd, name: string): SshHost => {
-      const host = new SshHost({
-        name,
-        address: server.address,
-        port: server.port,
-        user: 'root',
-        identityFile: server.userKey,
-        knownHostsFile: server.writeKnownHosts(`known_hosts.${name}`, [server.hashedKnownHostsLine()]),
-        keepaliveIntervalMs: 1000,
-        connectTimeoutMs: 5000,
-        backoff: { baseMs: 100, capMs: 500 },
-      });
+      const host = server.sshHost(name);
       hosts.push(host);
       return host;
     };

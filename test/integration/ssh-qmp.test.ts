@@ -42,17 +42,7 @@ describe.runIf(requireEnvironment(missingTools('/usr/sbin/sshd', 'ssh-keygen', '
   () => {
     beforeAll(async () => {
       sshd = await TestSshd.start();
-      host = new SshHost({
-        name: 'remote',
-        address: '127.0.0.1',
-        port: sshd.port,
-        user: 'root',
-        identityFile: sshd.userKey,
-        knownHostsFile: sshd.writeKnownHosts('known_hosts', [sshd.hashedKnownHostsLine()]),
-        keepaliveIntervalMs: 1000,
-        connectTimeoutMs: 5000,
-        backoff: { baseMs: 100, capMs: 500 },
-      });
+      host = sshd.sshHost('remote');
     });
 
     afterAll(async () => {
