@@ -1,5 +1,4 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { detectAccel, type Accel } from '../../src/lab/accel.js';
@@ -8,6 +7,7 @@ import type { MigrationPlan } from '../../src/lab/migrate.js';
 import { startQemu, type QemuHandle } from '../../src/lab/qemu.js';
 import type { QmpSession } from '../../src/sources/qmp/client.js';
 import { openQmpSession } from '../../src/sources/qmp/transports.js';
+import { freePort } from './ports.js';
 
 export const MiB = 1024 * 1024;
 
@@ -90,12 +90,5 @@ export function hybridPlan(overrides: Partial<MigrationPlan> = {}): MigrationPla
   return { mode: 'hybrid', uri: 'tcp:127.0.0.1:0', maxBandwidth: 100 * MiB, ...overrides };
 }
 
-/** A local port with no listener: bound by the kernel's choice, then released. */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+/** A local port with no listener (a migration to it fails with Connection refused). */
+export const closedPort = freePort;
