@@ -88,7 +88,7 @@ const sshHost = z.strictObject({
 const hostEntry = z
   .strictObject({
     name: z.string().min(1).regex(HOST_NAME, 'host names may use letters, digits, ".", "_" and "-"'),
-    netns: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a network namespace name').optional(),
+    netns: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a network namespace name').nullish(),
     ssh: sshHost.optional(),
     /** Interfaces (names or globs) whose byte counters are read; empty: none. */
     interfaces: z.array(z.string().min(1).max(64)).max(64).default([]),
@@ -170,11 +170,11 @@ export const configSchema = z
       .strictObject({
         period: duration('10ms', '10s').prefault('100ms'),
         timeout: duration('10ms', '10s').prefault('1s'),
-        source_address: ipAddress.optional(),
+        source_address: ipAddress.nullish(),
         fping_path: z.string().min(1).default('fping'),
         targets_per_process: z.number().int().min(1).max(10_000).default(500),
         /** Run fping inside this network namespace (the lab's lan, a prober's management netns). */
-        netns: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a network namespace name').optional(),
+        netns: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a network namespace name').nullish(),
         before: duration('0s', '10m').prefault('10s'),
         after: duration('0s', '10m').prefault('10s'),
         blackout_grace: duration('0s', '1m').prefault('1s'),
@@ -185,7 +185,7 @@ export const configSchema = z
         discover: z.enum(['auto', 'on', 'off']).default('auto'),
         uri: z.string().min(1).default('qemu:///system'),
         virsh_path: z.string().min(1).default('virsh'),
-        host: z.string().min(1).optional(),
+        host: z.string().min(1).nullish(),
         discover_interval: duration('1s', '1h').prefault('5s'),
       })
       .prefault({}),

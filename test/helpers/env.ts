@@ -39,3 +39,13 @@ function onPath(tool: string): boolean {
     return false;
   }
 }
+
+/**
+ * For one test that needs a capability (KVM, say): in CI its absence fails the test with the
+ * cause; elsewhere the test is skipped with it.
+ */
+export function requireCapability(ctx: { skip: (note?: string) => never }, problem: string | null): void {
+  if (problem === null) return;
+  if (process.env.CI === 'true') throw new Error(`needed in CI: ${problem}`);
+  ctx.skip(problem);
+}

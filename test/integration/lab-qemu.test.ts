@@ -3,13 +3,13 @@ import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
-import { detectAccel, type Accel } from '../../src/lab/accel.js';
+import { detectAccel, KVM_DEVICE, type Accel } from '../../src/lab/accel.js';
 import { buildDirtyGuest } from '../../src/lab/guest/build.js';
 import { MigrationDriver, migrateOnce, type MigrationOutcome } from '../../src/lab/migrate.js';
 import { startQemu } from '../../src/lab/qemu.js';
 import type { QmpEvent } from '../../src/sources/qmp/types.js';
 import { openQmpSession } from '../../src/sources/qmp/transports.js';
-import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
+import { missingTools, needsRoot, requireCapability, requireEnvironment } from '../helpers/env.js';
 import { closedPort, hybridPlan, MiB, QemuLab } from '../helpers/qemu-lab.js';
 
 const SIZE = { memoryMiB: 128, fillMiB: 64, dirtyMiB: 32 };
@@ -22,6 +22,7 @@ const BANDWIDTH = hybridPlan().maxBandwidth;
 const OVERHEAD_LIMIT = 2 * MiB + BANDWIDTH / 10;
 const MIGRATION_TIMEOUT_MS = 20_000;
 const ACCELS: Accel[] = [...new Set<Accel>([detectAccel(), 'tcg'])];
+const KVM_PROBLEM = ACCELS.includes('kvm') ? null : `${KVM_DEVICE} does not open read-write, so the kvm cases cannot run`;
 
 describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm', 'ip'), needsRoot()))('lab QEMU harness (real QEMU)', () => {
   const lab = new QemuLab(SIZE);
@@ -45,6 +46,11 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm', 'ip
   }
 
   const statusesOf = (side: { statuses: { status: string }[] } | undefined): string[] => side?.statuses.map((s) => s.status) ?? [];
+
+  it('has KVM for its kvm cases', (ctx) => {
+    requireCapability(ctx, KVM_PROBLEM);
+    expect(ACCELS).toEqual(['kvm', 'tcg']);
+  });
 
   for (const accel of ACCELS) {
     it(`boots the dirtying guest under ${accel} and reports it filled`, async () => {

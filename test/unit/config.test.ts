@@ -38,6 +38,17 @@ function errorOf(text: string): LivemigError {
 }
 
 describe('config', () => {
+  it('takes null for the keys whose absence means none, as the reference writes them', () => {
+    const config = parseConfigText(
+      'ping: { source_address: null, netns: null }\nlibvirt: { host: null }\nhosts: [{ name: hv1, netns: null }]\n',
+      'cfg.yml',
+    );
+    expect(config.ping.sourceAddress).toBeNull();
+    expect(config.ping.netns).toBeNull();
+    expect(config.libvirt.host).toBeNull();
+    expect(config.hosts[0]?.netns).toBeNull();
+  });
+
   it('parses a full config into typed values in base units', () => {
     const config = parseConfigText(GOOD, 'cfg.yml');
     expect(config.polling).toMatchObject({ idleIntervalMs: 2000, migratingIntervalMs: 50, commandTimeoutMs: 2000 });
