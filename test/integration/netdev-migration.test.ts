@@ -42,7 +42,8 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm', 'ip
     let network: LabNetwork;
     let dir: string;
     let image: string;
-    let exporter: ExporterProcess;
+    /** Every exporter started, so that one a failed assertion left running is stopped too. */
+    const exporters: ExporterProcess[] = [];
     const vms: QemuHandle[] = [];
     const sessions: QmpSession[] = [];
     let counter = 0;
@@ -80,7 +81,8 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm', 'ip
         netdev: { period: '1s', migrating_period: '100ms' },
         vms: [{ name: vm, monitors: [{ host: 'src', qmp: { unix: src.observer } }, { host: 'dst', qmp: { unix: dst.observer } }] }],
       });
-      exporter = await ExporterProcess.start(cfg);
+      const exporter = await ExporterProcess.start(cfg);
+      exporters.push(exporter);
       await exporter.waitForMonitors(vm, 2);
       // And until it has read both hosts' counters once: the read before the start is the baseline.
       for (const host of ['src', 'dst']) await waitForSeries(exporter, `livemig_interface_transmit_bytes_total{host="${host}",interface="mig0"}`);
@@ -89,7 +91,7 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm', 'ip
       const outcome = await migrateOnce({ source: src.qmp, destination: dst.qmp }, plan, TIMEOUT_MS);
       expect(outcome.source.finalStatus).toBe('completed');
       const record = await exporter.waitForRecord((r) => r.vm === vm && r.interfaces !== undefined && r.interfaces !== null, TIMEOUT_MS);
-      return { outcome, record };
+      return { outcome, record, exporter };
     }
 
     beforeAll(async () => {
@@ -99,7 +101,7 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm', 'ip
     });
 
     afterAll(async () => {
-      await exporter?.stop();
+      await Promise.all(exporters.map((e) => e.stop()));
       await Promise.all(sessions.map((s) => s.close()));
       await Promise.all(vms.map((vm) => vm.stop(1_000)));
       await network?.destroy();
@@ -135,7 +137,7 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm', 'ip
     }
 
     it('charges the migration the bytes that crossed the link: within 1 % of ram.transferred, near the link rate', async () => {
-      const { outcome, record } = await migrate('vm-netdev');
+      const { outcome, record, exporter } = await migrate('vm-netdev');
       const transferred = outcome.source.final?.ram?.transferred ?? NaN;
       check(record, transferred, 'first migration');
       const text = await exporter.metrics();
@@ -147,11 +149,8 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm', 'ip
 
     it('takes a veth deleted and re-created mid-run as a reset: the counter carries on, the next migration is charged right', async () => {
       const [src, dst] = [network.namespaces.src, network.namespaces.dst];
-      const { outcome, record } = await (async () => {
-        // Start the exporter (and let it read the link) before the link is replaced.
-        const first = migrate('vm-reset-1');
-        return first;
-      })();
+      // The exporter starts (and reads the link) before the link is replaced.
+      const { outcome, record, exporter } = await migrate('vm-reset-1');
       check(record, outcome.source.final?.ram?.transferred ?? NaN, 'before the re-creation');
       const before = metricValue(await exporter.metrics(), 'livemig_interface_transmit_bytes_total{host="src",interface="mig0"}') ?? NaN;
       const ip = (...args: string[]) => execFileSync('ip', args);
@@ -173,6 +172,6 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm', 'ip
       // A new exporter is not needed for the reset; but the next migration over the new link is charged right.
       const next = await migrate('vm-reset-2');
       check(next.record, next.outcome.source.final?.ram?.transferred ?? NaN, 'after the re-creation');
-    });
+    }, 90_000); // two migrations and a link re-created between them
   },
 );
