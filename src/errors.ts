@@ -44,6 +44,13 @@ export const ERRORS = {
   LME_LOG_TIMEZONE: 'log time zone %s: %s',
   LME_LOG_READ: 'cannot read log %s on host %s: %s',
   LME_LOG_LINE: 'log %s on host %s: line not understood (%s): %s',
+  LME_LIBVIRT_CONNECT: 'cannot connect to libvirt %s: %s',
+  LME_LIBVIRT_AUTH: 'libvirt %s: cannot authenticate: %s',
+  LME_LIBVIRT_CALL: '%s on libvirt %s failed: libvirt error (code %s, domain %s): %s',
+  LME_LIBVIRT_TIMEOUT: 'libvirt call %s on %s got no reply within %s ms',
+  LME_LIBVIRT_CLOSED: 'libvirt connection %s closed: %s',
+  LME_LIBVIRT_PROTOCOL: 'libvirt %s sent a packet that cannot be parsed (%s), connection closed: %s',
+  LME_LIBVIRT_KEEPALIVE: 'libvirt %s sent nothing for %s ms (%s keepalive pings unanswered), connection closed',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
