@@ -47,8 +47,8 @@ export function lifecycleEventName(event: number): LifecycleEventName | `unknown
 }
 
 export function lifecycleDetailName(event: number, detail: number): string {
-  const details = LIFECYCLE_DETAILS[LIFECYCLE_EVENTS[event] as LifecycleEventName] as readonly string[] | undefined;
-  return details ? nameIn(details, detail) : `unknown-${detail}`;
+  const eventName = LIFECYCLE_EVENTS[event];
+  return eventName ? nameIn(LIFECYCLE_DETAILS[eventName], detail) : `unknown-${detail}`;
 }
 
 export function domainStateName(state: number): DomainStateName | `unknown-${number}` {
@@ -56,8 +56,8 @@ export function domainStateName(state: number): DomainStateName | `unknown-${num
 }
 
 export function stateReasonName(state: number, reason: number): string {
-  const reasons = STATE_REASONS[DOMAIN_STATES[state] as DomainStateName] as readonly string[] | undefined;
-  return reasons ? nameIn(reasons, reason) : `unknown-${reason}`;
+  const stateName = DOMAIN_STATES[state];
+  return stateName ? nameIn(STATE_REASONS[stateName], reason) : `unknown-${reason}`;
 }
 
 export function jobTypeName(type: number): JobTypeName | `unknown-${number}` {
