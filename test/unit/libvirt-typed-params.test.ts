@@ -59,8 +59,8 @@ describe('libvirt typed parameters', () => {
     expect(typedParamsObject(EVERY_TYPE)).toEqual({
       operation: -7,
       auto_converge_throttle: 4_294_967_295,
-      llong: -9_223_372_036_854_775_808,
-      memory_total: 18_446_744_073_709_551_615,
+      llong: -(2 ** 63),
+      memory_total: 2 ** 64, // the nearest double to 2^64 - 1
       ratio: 0.125,
       success: true,
       errmsg: 'schön "quoted"',
