@@ -73,6 +73,16 @@ describe('libvirt packet framing', () => {
     );
   });
 
+  it('joins a 4 MiB packet sent in 1 KiB chunks', () => {
+    const header = { program: REMOTE_PROGRAM, version: 1, procedure: 14, type: 1, serial: 3, status: 0 };
+    const big = encodePacket(header, Buffer.alloc(4 * 1024 * 1024, 0x61));
+    const splitter = new PacketSplitter();
+    const frames: PacketFrame[] = [];
+    for (let at = 0; at < big.length; at += 1024) frames.push(...splitter.push(big.subarray(at, at + 1024)));
+    expect(frames).toHaveLength(1);
+    expect(rawPackets(frames)[0]?.equals(big)).toBe(true);
+  });
+
   it('keeps a packet cut short pending, never yields it', () => {
     const raw = capturedPacket('connect-list-all-domains.reply');
     const splitter = new PacketSplitter();

@@ -59,35 +59,51 @@ export function isValidPacketLength(length: number): boolean {
 /**
  * Cuts a byte stream into packets; chunks may split or join packets anywhere. A length word
  * out of range means the stream can no longer be followed: it yields one 'bad-length' frame
- * and nothing after it, ever (the connection must be closed).
+ * and nothing after it, ever (the connection must be closed). Chunks are kept, not copied
+ * (a stream never reuses them), and joined once per packet, so a 32 MiB reply in 64 KiB
+ * chunks costs one copy, not one per chunk.
  */
 export class PacketSplitter {
-  private buffered: Buffer = Buffer.alloc(0);
+  private parts: Buffer[] = [];
+  private partBytes = 0;
   private broken = false;
 
   push(chunk: Buffer): PacketFrame[] {
-    if (this.broken) return [];
-    this.buffered = this.buffered.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.buffered, chunk]);
+    if (this.broken || chunk.length === 0) return [];
+    this.parts.push(chunk);
+    this.partBytes += chunk.length;
     const frames: PacketFrame[] = [];
-    let offset = 0;
-    while (this.buffered.length - offset >= 4) {
-      const length = this.buffered.readUInt32BE(offset);
+    while (this.partBytes >= 4) {
+      const length = this.lengthWord();
       if (!isValidPacketLength(length)) {
         this.broken = true;
-        frames.push({ kind: 'bad-length', length, raw: this.buffered.subarray(offset, offset + 64) });
-        this.buffered = Buffer.alloc(0);
-        return frames;
+        frames.push({ kind: 'bad-length', length, raw: this.joined().subarray(0, 64) });
+        this.parts = [];
+        this.partBytes = 0;
+        break;
       }
-      if (this.buffered.length - offset < length) break;
-      frames.push({ kind: 'packet', packet: decodePacket(this.buffered.subarray(offset, offset + length)) });
-      offset += length;
+      if (this.partBytes < length) break;
+      const all = this.joined();
+      frames.push({ kind: 'packet', packet: decodePacket(all.subarray(0, length)) });
+      const rest = all.subarray(length);
+      this.parts = rest.length > 0 ? [rest] : [];
+      this.partBytes = rest.length;
     }
-    this.buffered = this.buffered.subarray(offset);
     return frames;
   }
 
   /** Bytes of a packet begun but not finished: non-zero at end of stream means it was cut short. */
   get pendingBytes(): number {
-    return this.buffered.length;
+    return this.partBytes;
+  }
+
+  private lengthWord(): number {
+    const first = this.parts[0] as Buffer;
+    return first.length >= 4 ? first.readUInt32BE(0) : this.joined().readUInt32BE(0);
+  }
+
+  private joined(): Buffer {
+    if (this.parts.length > 1) this.parts = [Buffer.concat(this.parts, this.partBytes)];
+    return this.parts[0] as Buffer;
   }
 }
