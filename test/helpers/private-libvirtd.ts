@@ -16,12 +16,13 @@ export class PrivateLibvirtd {
 
   private constructor(readonly dir: string) {}
 
-  static async start(): Promise<PrivateLibvirtd> {
+  /** @param readOnlyAuth what its read-only socket asks of a client that is not root ('polkit' is libvirt's default). */
+  static async start(readOnlyAuth: 'none' | 'polkit' = 'none'): Promise<PrivateLibvirtd> {
     const dir = mkdtempSync(join(tmpdir(), 'lme-libvirtd-'));
     for (const sub of ['sock', 'lib', 'cache', 'log', 'etc-qemu']) mkdirSync(join(dir, sub));
     writeFileSync(
       join(dir, 'libvirtd.conf'),
-      `unix_sock_dir = "${join(dir, 'sock')}"\nunix_sock_ro_perms = "0777"\nauth_unix_ro = "none"\nauth_unix_rw = "none"\n`,
+      `unix_sock_dir = "${join(dir, 'sock')}"\nunix_sock_ro_perms = "0777"\nauth_unix_ro = "${readOnlyAuth}"\nauth_unix_rw = "none"\n`,
     );
     writeFileSync(
       join(dir, 'start.sh'),

@@ -5,7 +5,7 @@
  * daemon are never disturbed and a restart of theirs never breaks this file.
  * LME_CAPTURE_LIBVIRT=1 writes the packets the unit tests replay to test/fixtures/libvirt/.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,7 +19,7 @@ import { LibvirtCallError } from '../../src/sources/libvirt/remote-error.js';
 import { openLibvirt, READ_ONLY_SOCKETS } from '../../src/sources/libvirt/socket.js';
 import { encode, read, type DomainRef } from '../../src/sources/libvirt/wire.js';
 import { missingTools, needsRoot, requireCapability, requireEnvironment } from '../helpers/env.js';
-import { canConnect, domainXml, waitFor } from '../helpers/libvirtd.js';
+import { canConnect, domainXml, run, waitFor } from '../helpers/libvirtd.js';
 import { PrivateLibvirtd } from '../helpers/private-libvirtd.js';
 
 const FIXTURES = new URL('../fixtures/libvirt/', import.meta.url);
@@ -91,6 +91,28 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
       await client.close();
     }
   });
+
+  it("asks polkit for a user that is not root (AUTH_LIST, then AUTH_POLKIT) and reports libvirt's refusal", async (ctx) => {
+    requireCapability(ctx, missingTools('runuser'));
+    const polkitDaemon = await PrivateLibvirtd.start('polkit');
+    try {
+      chmodSync(polkitDaemon.dir, 0o755);
+      chmodSync(join(polkitDaemon.dir, 'sock'), 0o755);
+      const script = new URL('../helpers/libvirt-open.ts', import.meta.url).pathname;
+      const { stdout } = await run('runuser', ['-u', 'nobody', '--', process.execPath, '--import', 'tsx', script, polkitDaemon.roSocket], {
+        cwd: new URL('../..', import.meta.url).pathname,
+        env: { ...process.env, HOME: tmpdir() },
+      });
+      const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { opened: boolean; code?: string; message?: string; calls: string[] };
+      console.log(`as nobody: ${JSON.stringify(result)}`);
+      // No polkit daemon or system bus here, so libvirt refuses; with one, a rule decides.
+      expect(result.calls).toEqual([`out ${Procedure.AUTH_LIST} 0`, `in ${Procedure.AUTH_LIST} 0`, `out ${Procedure.AUTH_POLKIT} 0`, `in ${Procedure.AUTH_POLKIT} 1`]);
+      expect(result).toMatchObject({ opened: false, code: 'LME_LIBVIRT_AUTH' });
+      expect(result.message).toMatch(/^libvirt unix:.* cannot authenticate: polkit refused: AUTH_POLKIT on libvirt unix:.* failed: libvirt error \(code \d+, domain \d+\): /);
+    } finally {
+      await polkitDaemon.stop();
+    }
+  }, 60_000);
 
   describe('on a private libvirtd', () => {
     let daemon: PrivateLibvirtd;
