@@ -21,6 +21,7 @@ import { encode, read, type DomainRef } from '../../src/sources/libvirt/wire.js'
 import { missingTools, needsRoot, requireCapability, requireEnvironment } from '../helpers/env.js';
 import { canConnect, domainXml, run, waitFor } from '../helpers/libvirtd.js';
 import { PrivateLibvirtd } from '../helpers/private-libvirtd.js';
+import { TestSshd } from '../helpers/sshd.js';
 
 const FIXTURES = new URL('../fixtures/libvirt/', import.meta.url);
 const capturing = process.env.LME_CAPTURE_LIBVIRT === '1';
@@ -225,6 +226,31 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
       await waitFor(async () => summary(events.seen.slice(from), transient).length >= 3, 'the second resume');
       expect(summary(events.seen.slice(from), transient)).toEqual(['resumed/unpaused', 'suspended/paused', 'resumed/unpaused']);
     });
+
+    it('runs the same over the socket forwarded through one SSH connection (stream-local), events included', async (ctx) => {
+      requireCapability(ctx, missingTools('/usr/sbin/sshd', 'ssh-keygen'));
+      const sshd = await TestSshd.start();
+      const sshHost = sshd.sshHost('ssh-libvirt');
+      try {
+        const remote = await openLibvirt(sshHost, { socketPath: daemon.roSocket });
+        expect(remote.target).toBe(`ssh-libvirt:unix:${daemon.roSocket}`);
+        expect(await remote.listAllDomains()).toContainEqual(domain);
+        const seen: DomainEvent[] = [];
+        remote.on('event', (e) => seen.push(e));
+        await remote.registerDomainEvent('LIFECYCLE', domain);
+        const started = performance.now();
+        for (let i = 0; i < 100; i++) await remote.getLibVersion();
+        console.log(`round trip over SSH: ${((performance.now() - started) / 100).toFixed(3)} ms (mean of 100)`);
+        await daemon.virsh('suspend', transient);
+        await waitFor(async () => seen.some(lifecycle(transient, 'suspended', 'paused')), 'suspended/paused over SSH');
+        await daemon.virsh('resume', transient);
+        await waitFor(async () => seen.some(lifecycle(transient, 'resumed', 'unpaused')), 'resumed/unpaused over SSH');
+        await remote.close();
+      } finally {
+        await sshHost.close();
+        await sshd.cleanup();
+      }
+    }, 60_000);
 
     it('follows a save job: its events, its completed stats (kept, read twice), then none', async () => {
       const xml = domainXml(persistent);
