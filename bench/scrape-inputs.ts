@@ -6,7 +6,7 @@
  */
 import { systemClock } from '../src/clock.js';
 import { ExporterMetrics, type ActiveMigrationView, type MetricsInputs, type SourceHealth, type VmView } from '../src/metrics/exporter-metrics.js';
-import type { Figure, MigrationMode, MigrationRecord, MigrationResult } from '../src/migrations/record.js';
+import type { Figure, MigrationMode, MigrationRecord, MigrationResult } from '../src/records/record.js';
 import { parseQueryMigrate } from '../src/sources/qmp/parse.js';
 import type { MonitorState } from '../src/sources/qmp/source.js';
 import { readFixture } from './common.js';

@@ -3,7 +3,7 @@
  * buckets). Sources and the tracker never create metrics; the metrics layer reads them.
  * Names follow prometheus.io naming: `livemig_` prefix, base units, `_total` on counters.
  */
-import type { RamField } from '../sources/qmp/types.js';
+import type { RamField } from '../qemu/types.js';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 

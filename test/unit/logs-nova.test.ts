@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { NovaAttribution } from '../../src/migrations/nova-attribution.js';
-import { NovaMigrations, type NovaMigration } from '../../src/migrations/nova-migrations.js';
-import { novaRecord } from '../../src/migrations/nova-record.js';
-import { migrationRecordSchema } from '../../src/migrations/record-schema.js';
-import { MigrationStore } from '../../src/migrations/store.js';
+import { NovaAttribution } from '../../src/enrichers/nova/nova-enricher.js';
+import { NovaMigrations, type NovaMigration } from '../../src/enrichers/nova/nova-migrations.js';
+import { novaRecord } from '../../src/enrichers/nova/nova-record.js';
+import { migrationRecordSchema } from '../../src/records/record-schema.js';
+import { MigrationStore } from '../../src/records/store.js';
 import { parseLibvirtLine } from '../../src/sources/logs/libvirt-parse.js';
 import { parseNovaLine } from '../../src/sources/logs/nova-parse.js';
 import type { LogEvent } from '../../src/sources/logs/source.js';
-import { parseTimeZone } from '../../src/sources/logs/timezone.js';
+import { parseTimeZone } from '../../src/config/timezone.js';
 import { recordEnded } from '../helpers/records.js';
 import { FakeClock } from './tracker-scenarios.js';
 

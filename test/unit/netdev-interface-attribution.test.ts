@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { InterfaceAttribution } from '../../src/migrations/interface-attribution.js';
-import type { MigrationRecord } from '../../src/migrations/record.js';
+import { InterfaceAttribution } from '../../src/enrichers/interfaces/interface-enricher.js';
+import type { MigrationRecord } from '../../src/records/record.js';
 import type { InterfaceSample } from '../../src/sources/netdev/source.js';
 import { parseProcNetDev } from '../../src/sources/netdev/parse.js';
 import { fig, recordEnded } from '../helpers/records.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { PingAttribution } from '../../src/migrations/ping-attribution.js';
-import { pingFigures } from '../../src/migrations/ping-figures.js';
-import type { Probe } from '../../src/migrations/outages.js';
-import type { MigrationRecord } from '../../src/migrations/record.js';
+import { PingAttribution } from '../../src/enrichers/ping/ping-enricher.js';
+import { pingFigures } from '../../src/enrichers/ping/ping-figures.js';
+import type { Probe } from '../../src/enrichers/ping/outages.js';
+import type { MigrationRecord } from '../../src/records/record.js';
 import { fig, recordEnded } from '../helpers/records.js';
 
 const T0 = 1_800_000_000_000;

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import type { VmConfig } from '../../config/schema.js';
 import { errorMessage, livemigError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { describeQmpEndpoint, type QmpEndpoint } from './types.js';
+import { describeQmpEndpoint, type QmpEndpoint } from '../../qemu/types.js';
 
 /** Parses `virsh list --name`: one domain name per line, a blank line at the end. */
 export function parseDomainList(text: string): string[] {

@@ -1,6 +1,6 @@
 import { LivemigError } from '../../errors.js';
 import { describeJsonType, excerpt, isPlainObject } from './framing.js';
-import { MIGRATION_STATUSES, RAM_FIELDS, type KnownMigrationStatus, type MigrationInfo, type RamStats } from './types.js';
+import { MIGRATION_STATUSES, RAM_FIELDS, type KnownMigrationStatus, type MigrationInfo, type RamStats } from '../../qemu/types.js';
 
 const KNOWN_STATUSES: ReadonlySet<string> = new Set(MIGRATION_STATUSES);
 

@@ -10,7 +10,7 @@ import type { Logger } from '../../log.js';
 import type { SourceErrorReason } from '../../metrics/catalogue.js';
 import type { MonitorRef, Observation } from '../../observations.js';
 import { parseQueryMigrate } from './parse.js';
-import { describeQmpEndpoint, type MigrationInfo, type QmpEndpoint, type QmpEvent } from './types.js';
+import { describeQmpEndpoint, type MigrationInfo, type QmpEndpoint, type QmpEvent } from '../../qemu/types.js';
 
 /** What the source needs of a monitor connection (QmpMonitor implements it). */
 export interface MonitorHandle {

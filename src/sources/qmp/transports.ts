@@ -4,7 +4,7 @@ import { LivemigError, errorMessage } from '../../errors.js';
 import type { Host } from '../../hosts/host.js';
 import { OPEN_CONNECT_FAILED, channelOpenReason } from '../../hosts/channel-open.js';
 import { QmpStreamClient, type QmpSession, type QmpStreamOptions } from './client.js';
-import { describeQmpEndpoint, type QmpEndpoint } from './types.js';
+import { describeQmpEndpoint, type QmpEndpoint } from '../../qemu/types.js';
 
 export { describeQmpEndpoint };
 import { VirshError, VirshQmpSession } from './virsh.js';

@@ -11,7 +11,7 @@ import {
   type QmpSessionEvents,
 } from './client.js';
 import { LineSplitter, excerpt, isPlainObject } from './framing.js';
-import { describeQmpEndpoint, type QmpEvent } from './types.js';
+import { describeQmpEndpoint, type QmpEvent } from '../../qemu/types.js';
 
 /**
  * QMP through libvirt, for domains whose monitor socket belongs to libvirtd. Each command is one

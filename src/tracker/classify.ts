@@ -3,9 +3,9 @@
  * migration, how far along a migration it is, and which side of a migration a reply came from.
  * Pure tables over the statuses of QEMU 7.x to 10.2 (qapi/migration.json MigrationStatus).
  */
-import type { MigrationInfo } from '../sources/qmp/types.js';
-import { MIGRATION_STATUSES } from '../sources/qmp/types.js';
-import type { MigrationPhase, MigrationResult } from './record.js';
+import type { MigrationInfo } from '../qemu/types.js';
+import { MIGRATION_STATUSES } from '../qemu/types.js';
+import type { MigrationPhase, MigrationResult } from '../records/record.js';
 
 export type Side = 'source' | 'destination';
 

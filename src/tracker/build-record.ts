@@ -2,10 +2,10 @@
  * Turns a finished migration's state into its record: every figure with the evidence it came
  * from. Pure; the rules for each figure are documented where they are applied.
  */
-import type { MigrationInfo, RamField, RamStats } from '../sources/qmp/types.js';
+import type { MigrationInfo, RamField, RamStats } from '../qemu/types.js';
 import { isPostcopyStatus, terminalResult } from './classify.js';
-import type { Evidence, Figure, MigrationMode, MigrationRecord, MigrationResult } from './record.js';
-import type { OpenMigration, Timed } from './tracker-state.js';
+import type { Evidence, Figure, MigrationMode, MigrationRecord, MigrationResult } from '../records/record.js';
+import type { OpenMigration, Timed } from '../records/tracker-snapshot.js';
 
 /** How a migration ended, as the tracker decided it. */
 export interface Closing {

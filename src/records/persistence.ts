@@ -8,9 +8,9 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { STATE_FILE_VERSION, writeStateFile, type StateFileContent } from './state-file.js';
 import type { MigrationStore } from './store.js';
-import type { MigrationTracker } from './tracker.js';
+import type { MigrationTracker } from '../tracker/tracker.js';
 import type { SavedLogPosition } from '../sources/logs/source.js';
-import type { NovaMigration } from './nova-migrations.js';
+import type { NovaMigration } from '../enrichers/nova/nova-migrations.js';
 
 function logSections(logs: { positions: SavedLogPosition[]; nova: NovaMigration[] } | null): Pick<StateFileContent, 'logs' | 'nova'> {
   return logs ? { logs: logs.positions, nova: logs.nova } : {};

@@ -5,10 +5,10 @@
  * switch to post-copy, the switch inferred from the reverse traffic fills `postcopyAt`, and its
  * evidence says it was inferred.
  */
-import type { Clock } from '../clock.js';
-import type { InterfaceSample } from '../sources/netdev/source.js';
+import type { Clock } from '../../clock.js';
+import type { InterfaceSample } from '../../sources/netdev/source.js';
 import { inferPostcopyFromReverseTraffic, interfaceFigures, type CounterRead, type DirectionPoint, type HostReads } from './interface-figures.js';
-import type { Figure, MigrationRecord } from './record.js';
+import type { Figure, MigrationRecord } from '../../records/record.js';
 
 export interface InterfaceAttributionOptions {
   clock: Clock;

@@ -4,7 +4,7 @@
  * the switch to post-copy inferred from the reverse traffic (destination to source: in
  * pre-copy only TCP acknowledgements, in post-copy the destination's page requests as well).
  */
-import type { Figure, InterfaceFigures } from './record.js';
+import type { Figure, InterfaceFigures } from '../../records/record.js';
 
 export interface CounterRead {
   wallMs: number;

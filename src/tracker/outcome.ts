@@ -17,9 +17,9 @@
  *   away while paused, or it stays paused for pausedMs.
  */
 import type { Side } from './classify.js';
-import type { Closing } from './figures.js';
-import type { MigrationResult } from './record.js';
-import type { DeadlineKind, OpenMigration, Outcome } from './tracker-state.js';
+import type { Closing } from './build-record.js';
+import type { MigrationResult } from '../records/record.js';
+import type { DeadlineKind, OpenMigration, Outcome } from '../records/tracker-snapshot.js';
 
 export interface OutcomeTimeouts {
   finalReplyMs: number;

@@ -10,9 +10,9 @@
  * figures object (Juno logs a failure twice; the destination's post step may come last).
  * A new request id opens a new migration.
  */
-import type { LogEvent } from '../sources/logs/source.js';
-import type { NovaEvent } from '../sources/logs/nova-parse.js';
-import type { Figure, MigrationResult, NovaFigures } from './record.js';
+import type { LogEvent } from '../../sources/logs/source.js';
+import type { NovaEvent } from '../../sources/logs/nova-parse.js';
+import type { Figure, MigrationResult, NovaFigures } from '../../records/record.js';
 
 export interface NovaMigration {
   vm: string;

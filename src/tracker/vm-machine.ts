@@ -14,13 +14,13 @@
  * whole migration then ran between two polls.
  */
 import type { Observation, QmpEventObservation } from '../observations.js';
-import type { MigrationInfo } from '../sources/qmp/types.js';
+import type { MigrationInfo } from '../qemu/types.js';
 import { ACTIVE_STAGE, isKnownStatus, isPostcopyStatus, phaseOf, replyFingerprint, sideOfReply, stageOf, terminalResult, type Side } from './classify.js';
-import type { Closing } from './figures.js';
+import type { Closing } from './build-record.js';
 import { better, foldPending, newestOf, newPending, noteEvidence, preferEventTime, pushMark, pushPendingMark, sideTrack, startOf, timed, type Stamp } from './marks.js';
 import { betterOutcome, closingAtDeadline, decide, supersededClosing, type OutcomeTimeouts } from './outcome.js';
-import type { MigrationPhase } from './record.js';
-import type { MonitorView, OpenMigration, Outcome, SideTrack, VmState } from './tracker-state.js';
+import type { MigrationPhase } from '../records/record.js';
+import type { MonitorView, OpenMigration, Outcome, SideTrack, VmState } from '../records/tracker-snapshot.js';
 
 /** See outcome.ts for what each timeout waits for. */
 export type MachineTimeouts = OutcomeTimeouts;

@@ -1,5 +1,5 @@
 /** The per-migration record: what the tracker closes each migration into, and what the API serves. */
-import type { RamStats } from '../sources/qmp/types.js';
+import type { RamStats } from '../qemu/types.js';
 
 export const MIGRATION_RESULTS = ['completed', 'failed', 'cancelled', 'postcopy-paused'] as const;
 export type MigrationResult = (typeof MIGRATION_RESULTS)[number];

@@ -11,12 +11,12 @@ import type { HostRegistry } from '../hosts/registry.js';
 import type { Logger } from '../log.js';
 import { registerLogMetrics } from '../metrics/log-metrics.js';
 import { LogSource, type SavedLogPosition } from '../sources/logs/source.js';
-import { NovaAttribution } from './nova-attribution.js';
-import { NovaMigrations, type NovaMigration } from './nova-migrations.js';
-import type { MigrationRecord } from './record.js';
-import type { StateFileContent } from './state-file.js';
-import type { MigrationStore } from './store.js';
-import type { MigrationTracker } from './tracker.js';
+import { NovaAttribution } from '../enrichers/nova/nova-enricher.js';
+import { NovaMigrations, type NovaMigration } from '../enrichers/nova/nova-migrations.js';
+import type { MigrationRecord } from '../records/record.js';
+import type { StateFileContent } from '../records/state-file.js';
+import type { MigrationStore } from '../records/store.js';
+import type { MigrationTracker } from '../tracker/tracker.js';
 
 export interface NovaLogsOptions {
   config: Config;

@@ -3,7 +3,7 @@
  * be a side of one (its `pending` reports). Plain data in, plain data out.
  */
 import { isPostcopyStatus, stageOf, type Side } from './classify.js';
-import type { Mark, MonitorView, OpenMigration, Pending, SideTrack, Timed } from './tracker-state.js';
+import type { Mark, MonitorView, OpenMigration, Pending, SideTrack, Timed } from '../records/tracker-snapshot.js';
 
 /** One report: a poll reply (poll time) or a QMP event (QEMU's time stamp). */
 export interface Stamp {

@@ -12,7 +12,7 @@
  *   post-copy, and after (`afterMs` from the end).
  */
 import { findOutages, outageAt, statsByWindow, type Outage, type Probe, type WindowStats } from './outages.js';
-import type { MigrationRecord, OutageFigure, PhaseProbeStats, PingFigures } from './record.js';
+import type { MigrationRecord, OutageFigure, PhaseProbeStats, PingFigures } from '../../records/record.js';
 
 export interface PingFigureOptions {
   periodMs: number;

@@ -10,10 +10,10 @@ import type { HostRegistry } from '../hosts/registry.js';
 import type { Logger } from '../log.js';
 import { registerInterfaceMetrics } from '../metrics/interface-metrics.js';
 import { NetdevSource } from '../sources/netdev/source.js';
-import { InterfaceAttribution } from './interface-attribution.js';
-import type { MigrationRecord } from './record.js';
-import type { MigrationStore } from './store.js';
-import type { MigrationTracker } from './tracker.js';
+import { InterfaceAttribution } from '../enrichers/interfaces/interface-enricher.js';
+import type { MigrationRecord } from '../records/record.js';
+import type { MigrationStore } from '../records/store.js';
+import type { MigrationTracker } from '../tracker/tracker.js';
 
 export interface InterfaceCountersOptions {
   config: Config;

@@ -7,7 +7,7 @@
  * of the candidate instants, so such stamps may be off by the DST step (an hour). Configure UTC
  * logging on the compute hosts to avoid this.
  */
-import { LivemigError } from '../../errors.js';
+import { LivemigError } from '../errors.js';
 
 export interface TimeZone {
   readonly name: string;

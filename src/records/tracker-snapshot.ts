@@ -5,7 +5,7 @@
  * nothing after a restart (they are dropped on load).
  */
 import { z } from 'zod';
-import { RAM_FIELDS } from '../sources/qmp/types.js';
+import { RAM_FIELDS } from '../qemu/types.js';
 import { MIGRATION_PHASES, MIGRATION_RESULTS } from './record.js';
 
 const side = z.enum(['source', 'destination']);

@@ -6,12 +6,12 @@
  * evidence naming the log line. It waits a grace period for the tracker's record first (short
  * when no monitor of the VM is up), and longer while the tracker still has the VM's migration open.
  */
-import type { Clock } from '../clock.js';
-import type { Logger } from '../log.js';
+import type { Clock } from '../../clock.js';
+import type { Logger } from '../../log.js';
 import type { NovaMigration } from './nova-migrations.js';
 import { novaRecord } from './nova-record.js';
-import type { MigrationRecord, NovaFigures } from './record.js';
-import type { MigrationStore } from './store.js';
+import type { MigrationRecord, NovaFigures } from '../../records/record.js';
+import type { MigrationStore } from '../../records/store.js';
 
 export interface NovaAttributionOptions {
   clock: Clock;

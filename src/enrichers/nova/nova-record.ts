@@ -5,7 +5,7 @@
  * record's `source`/`destination` monitor is `nova-compute log`, and each figure's evidence names
  * the line it came from.
  */
-import type { Figure, MigrationMode, MigrationRecord, NovaFigures } from './record.js';
+import type { Figure, MigrationMode, MigrationRecord, NovaFigures } from '../../records/record.js';
 
 export const NOVA_MONITOR = 'nova-compute log';
 

@@ -10,8 +10,8 @@ import { z } from 'zod';
 import { errorMessage, LivemigError } from '../errors.js';
 import type { MigrationRecord } from './record.js';
 import { migrationRecordSchema, novaFiguresSchema } from './record-schema.js';
-import type { NovaMigration } from './nova-migrations.js';
-import { trackerSnapshotSchema, type TrackerSnapshot } from './tracker-state.js';
+import type { NovaMigration } from '../enrichers/nova/nova-migrations.js';
+import { trackerSnapshotSchema, type TrackerSnapshot } from './tracker-snapshot.js';
 import type { SavedLogPosition } from '../sources/logs/source.js';
 
 export const STATE_FILE_VERSION = 1;

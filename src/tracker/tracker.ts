@@ -12,10 +12,10 @@ import type { Clock } from '../clock.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Observation } from '../observations.js';
-import { buildRecord } from './figures.js';
-import type { ActiveMigration, MigrationPhase, MigrationRecord } from './record.js';
-import type { MigrationStore } from './store.js';
-import { emptyVmState, type OpenMigration, type TrackerSnapshot, type VmState } from './tracker-state.js';
+import { buildRecord } from './build-record.js';
+import type { ActiveMigration, MigrationPhase, MigrationRecord } from '../records/record.js';
+import type { MigrationStore } from '../records/store.js';
+import { emptyVmState, type OpenMigration, type TrackerSnapshot, type VmState } from '../records/tracker-snapshot.js';
 import { VmMachine, type MachineEffect, type MachineTimeouts } from './vm-machine.js';
 
 export type TrackerTimeouts = MachineTimeouts;

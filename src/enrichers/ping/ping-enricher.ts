@@ -3,11 +3,11 @@
  * everything while it migrates), and once a closed migration's `after` window has passed (and
  * the probes of that window have had time to settle), hands the record back with its ping figures.
  */
-import type { Clock } from '../clock.js';
-import type { PingObservation } from '../observations.js';
+import type { Clock } from '../../clock.js';
+import type { PingObservation } from '../../observations.js';
 import type { Probe } from './outages.js';
 import { pingFigures, type PingFigureOptions } from './ping-figures.js';
-import type { MigrationRecord } from './record.js';
+import type { MigrationRecord } from '../../records/record.js';
 
 export interface PingAttributionOptions extends PingFigureOptions {
   clock: Clock;
