@@ -317,10 +317,6 @@ export const METRICS = {
   }),
 } as const;
 
-/** Error reasons are a closed set so `livemig_source_errors_total` stays bounded. */
-export const SOURCE_ERROR_REASONS = ['connect', 'timeout', 'protocol', 'command', 'reply', 'virsh', 'discover', 'fping'] as const;
-export type SourceErrorReason = (typeof SOURCE_ERROR_REASONS)[number];
-
 /**
  * Every numeric `ram` field of query-migrate as a gauge per monitor, in base units.
  * QEMU reports `mbps` in Mbit/s (10^6 bit): exported as bytes per second.

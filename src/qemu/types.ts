@@ -27,27 +27,6 @@ export interface QmpErrorReply {
 
 export type QmpMessage = QmpGreeting | QmpEvent | QmpReturn | QmpErrorReply;
 
-/** Every MigrationStatus of QEMU 7.x to 10.2 (qapi/migration.json). */
-export const MIGRATION_STATUSES = [
-  'none',
-  'setup',
-  'cancelling',
-  'cancelled',
-  'active',
-  'postcopy-device',
-  'postcopy-active',
-  'postcopy-paused',
-  'postcopy-recover-setup',
-  'postcopy-recover',
-  'completed',
-  'failed',
-  'colo',
-  'pre-switchover',
-  'device',
-  'wait-unplug',
-] as const;
-export type KnownMigrationStatus = (typeof MIGRATION_STATUSES)[number];
-
 /** `ram` of query-migrate, keyed by QEMU's own field names; only numeric fields are kept. */
 export const RAM_FIELDS = [
   'transferred',

@@ -8,13 +8,16 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { STATE_FILE_VERSION, writeStateFile, type StateFileContent } from './state-file.js';
 import type { MigrationStore } from './store.js';
-import type { MigrationTracker } from '../tracker/tracker.js';
-import type { SavedLogPosition } from '../sources/logs/source.js';
-import type { NovaMigration } from '../enrichers/nova/nova-migrations.js';
+import type { TrackerSnapshot } from './tracker-snapshot.js';
 
-function logSections(logs: { positions: SavedLogPosition[]; nova: NovaMigration[] } | null): Pick<StateFileContent, 'logs' | 'nova'> {
-  return logs ? { logs: logs.positions, nova: logs.nova } : {};
+/** What the state file needs of the tracker (the tracker itself sits a floor up). */
+export interface SnapshotSource {
+  snapshot(): TrackerSnapshot;
+  on(event: 'changed', listener: () => void): unknown;
 }
+
+/** Sections that other rooms keep in the state file: the logs' positions, nova's migrations under way. */
+export type StateSections = Pick<StateFileContent, 'logs' | 'nova'>;
 
 /** setTimeout/clearTimeout, injectable so tests step time instead of waiting. */
 export interface Scheduler {
@@ -104,14 +107,14 @@ export class StatePersistence {
 export function persistState(options: {
   path: string;
   debounceMs: number;
-  tracker: MigrationTracker;
+  tracker: SnapshotSource;
   store: MigrationStore;
   clock: Clock;
   logger: Logger;
   scheduler?: Scheduler;
   onWrite?: (ok: boolean) => void;
-  /** The log followers' positions and nova's migrations under way, saved beside the records. */
-  logs?: () => { positions: SavedLogPosition[]; nova: NovaMigration[] } | null;
+  /** Saved beside the records and the tracker's state. */
+  sections?: () => StateSections;
 }): StatePersistence {
   const { tracker, store, clock } = options;
   const persistence = new StatePersistence({
@@ -125,7 +128,7 @@ export function persistState(options: {
       savedAtMs: clock.wallMs(),
       records: store.all(),
       tracker: tracker.snapshot(),
-      ...logSections(options.logs?.() ?? null),
+      ...options.sections?.(),
     }),
   });
   tracker.on('changed', () => persistence.schedule());

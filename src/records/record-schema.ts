@@ -1,6 +1,7 @@
 /** The shape of a MigrationRecord, checked when records are read back from the state file. */
 import { z } from 'zod';
-import { MIGRATION_MODES, MIGRATION_RESULTS, type MigrationRecord } from './record.js';
+import { MIGRATION_MODES, type MigrationRecord } from './record.js';
+import { MIGRATION_RESULTS } from '../qemu/status.js';
 
 const figure = z.object({ value: z.number(), evidence: z.string() });
 const endpoint = z.object({ host: z.string(), monitor: z.string() });

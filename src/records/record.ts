@@ -1,16 +1,10 @@
 /** The per-migration record: what the tracker closes each migration into, and what the API serves. */
 import type { RamStats } from '../qemu/types.js';
-
-export const MIGRATION_RESULTS = ['completed', 'failed', 'cancelled', 'postcopy-paused'] as const;
-export type MigrationResult = (typeof MIGRATION_RESULTS)[number];
+import type { MigrationPhase, MigrationResult } from '../qemu/status.js';
 
 /** pre-copy only; post-copy from the first pass; hybrid = at least one full pre-copy pass, then post-copy. */
 export const MIGRATION_MODES = ['precopy', 'postcopy', 'hybrid'] as const;
 export type MigrationMode = (typeof MIGRATION_MODES)[number];
-
-/** Phases of a migration in progress, as `livemig_migration_phase` reports them. */
-export const MIGRATION_PHASES = ['setup', 'precopy', 'switchover', 'postcopy', 'postcopy-paused', 'postcopy-recover', 'cancelling', 'colo'] as const;
-export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
 
 /**
  * Where a figure came from, e.g. "qmp:source:query-migrate ram.transferred",
@@ -90,6 +84,9 @@ export interface MigrationRecord {
   interfaces?: InterfaceFigures | null;
 }
 
+/** What an enricher merges into a closed record: its own section, and the switch to post-copy where only it could tell. */
+export type RecordSection = Partial<Pick<MigrationRecord, 'ping' | 'interfaces' | 'nova' | 'postcopyAt'>>;
+
 /** Interface byte counters charged to one migration; each figure's evidence names host, interfaces and reads. */
 export interface InterfaceFigures {
   /** Source to destination (the migration stream), as the source sent it and the destination received it. */
@@ -146,6 +143,17 @@ export interface NovaFigures {
   /** libvirt per-domain log: the destination QEMU started for an incoming migration; the source QEMU stopped with reason=migrated. */
   destinationQemuStartedAt: Figure | null;
   sourceQemuStoppedAt: Figure | null;
+}
+
+/** nova's view of one migration, under way or just ended, as the state file keeps it between reads. */
+export interface NovaMigration {
+  vm: string;
+  figures: NovaFigures;
+  /** Log time of the last line taken. */
+  lastLineMs: number;
+  closed: boolean;
+  /** How good the start time is: 0 monitor started, 1 first copy line, 2 preparation done. */
+  startRank: number;
 }
 
 /** A run of lost probes; times are probe send times (wall ms), so lengths are known to one period. */

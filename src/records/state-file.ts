@@ -8,9 +8,8 @@ import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { errorMessage, LivemigError } from '../errors.js';
-import type { MigrationRecord } from './record.js';
+import type { MigrationRecord, NovaMigration } from './record.js';
 import { migrationRecordSchema, novaFiguresSchema } from './record-schema.js';
-import type { NovaMigration } from '../enrichers/nova/nova-migrations.js';
 import { trackerSnapshotSchema, type TrackerSnapshot } from './tracker-snapshot.js';
 import type { SavedLogPosition } from '../sources/logs/source.js';
 

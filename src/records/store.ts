@@ -1,9 +1,10 @@
 /**
  * Closed migration records, bounded by count and by age (the oldest go first), in memory.
- * The state file (state-file.ts, persistence.ts) keeps them across restarts.
+ * The state file (state-file.ts, persistence.ts) keeps them across restarts; enrichers add their
+ * sections through patch().
  */
 import type { Clock } from '../clock.js';
-import type { MigrationRecord } from './record.js';
+import type { MigrationRecord, RecordSection } from './record.js';
 
 export interface MigrationStoreOptions {
   maxRecords: number;
@@ -41,14 +42,19 @@ export class MigrationStore {
     return true;
   }
 
-  /** Replaces a stored record by id (figures added after it closed); false when it is not stored. */
-  update(record: MigrationRecord): boolean {
-    const at = this.records.findIndex((r) => r.id === record.id);
-    if (at === -1) return false;
-    this.records[at] = record;
-    this.byId.set(record.id, record);
+  /**
+   * Merges an enricher's section into the stored record (figures added after it closed), over
+   * what the record holds now, so sections added meanwhile stay. The merged record, or undefined
+   * when none of that id is stored.
+   */
+  patch(id: string, section: RecordSection): MigrationRecord | undefined {
+    const current = this.byId.get(id);
+    if (!current) return undefined;
+    const next = { ...current, ...section };
+    this.records[this.records.indexOf(current)] = next;
+    this.byId.set(id, next);
     this.changed();
-    return true;
+    return next;
   }
 
   get(id: string): MigrationRecord | undefined {

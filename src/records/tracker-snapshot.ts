@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { RAM_FIELDS } from '../qemu/types.js';
-import { MIGRATION_PHASES, MIGRATION_RESULTS } from './record.js';
+import { MIGRATION_PHASES, MIGRATION_RESULTS } from '../qemu/status.js';
 
 const side = z.enum(['source', 'destination']);
 const via = z.enum(['event', 'poll']);

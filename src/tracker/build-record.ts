@@ -3,9 +3,9 @@
  * from. Pure; the rules for each figure are documented where they are applied.
  */
 import type { MigrationInfo, RamField, RamStats } from '../qemu/types.js';
-import { isPostcopyStatus, terminalResult } from './classify.js';
-import type { Evidence, Figure, MigrationMode, MigrationRecord, MigrationResult } from '../records/record.js';
+import type { Evidence, Figure, MigrationMode, MigrationRecord } from '../records/record.js';
 import type { OpenMigration, Timed } from '../records/tracker-snapshot.js';
+import { type MigrationResult, isPostcopyStatus, terminalResult } from '../qemu/status.js';
 
 /** How a migration ended, as the tracker decided it. */
 export interface Closing {

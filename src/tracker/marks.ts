@@ -2,8 +2,9 @@
  * The statuses and time stamps of a migration, and of a monitor heard from before it is known to
  * be a side of one (its `pending` reports). Plain data in, plain data out.
  */
-import { isPostcopyStatus, stageOf, type Side } from './classify.js';
+import { type Side } from './classify.js';
 import type { Mark, MonitorView, OpenMigration, Pending, SideTrack, Timed } from '../records/tracker-snapshot.js';
+import { isPostcopyStatus, stageOf } from '../qemu/status.js';
 
 /** One report: a poll reply (poll time) or a QMP event (QEMU's time stamp). */
 export interface Stamp {

@@ -18,8 +18,8 @@
  */
 import type { Side } from './classify.js';
 import type { Closing } from './build-record.js';
-import type { MigrationResult } from '../records/record.js';
 import type { DeadlineKind, OpenMigration, Outcome } from '../records/tracker-snapshot.js';
+import type { MigrationResult } from '../qemu/status.js';
 
 export interface OutcomeTimeouts {
   finalReplyMs: number;

@@ -13,10 +13,11 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Observation } from '../observations.js';
 import { buildRecord } from './build-record.js';
-import type { ActiveMigration, MigrationPhase, MigrationRecord } from '../records/record.js';
+import type { ActiveMigration, MigrationRecord } from '../records/record.js';
 import type { MigrationStore } from '../records/store.js';
 import { emptyVmState, type OpenMigration, type TrackerSnapshot, type VmState } from '../records/tracker-snapshot.js';
 import { VmMachine, type MachineEffect, type MachineTimeouts } from './vm-machine.js';
+import type { MigrationPhase } from '../qemu/status.js';
 
 export type TrackerTimeouts = MachineTimeouts;
 

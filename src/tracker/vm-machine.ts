@@ -15,12 +15,12 @@
  */
 import type { Observation, QmpEventObservation } from '../observations.js';
 import type { MigrationInfo } from '../qemu/types.js';
-import { ACTIVE_STAGE, isKnownStatus, isPostcopyStatus, phaseOf, replyFingerprint, sideOfReply, stageOf, terminalResult, type Side } from './classify.js';
+import { replyFingerprint, sideOfReply, type Side } from './classify.js';
 import type { Closing } from './build-record.js';
 import { better, foldPending, newestOf, newPending, noteEvidence, preferEventTime, pushMark, pushPendingMark, sideTrack, startOf, timed, type Stamp } from './marks.js';
 import { betterOutcome, closingAtDeadline, decide, supersededClosing, type OutcomeTimeouts } from './outcome.js';
-import type { MigrationPhase } from '../records/record.js';
 import type { MonitorView, OpenMigration, Outcome, SideTrack, VmState } from '../records/tracker-snapshot.js';
+import { ACTIVE_STAGE, type MigrationPhase, isKnownStatus, isPostcopyStatus, phaseOf, stageOf, terminalResult } from '../qemu/status.js';
 
 /** See outcome.ts for what each timeout waits for. */
 export type MachineTimeouts = OutcomeTimeouts;

@@ -1,16 +1,18 @@
 /**
  * Charges interface bytes to migrations: keeps each watched host's recent counter reads (all of
  * them while a migration runs), and once both hosts of a closed migration have a read after its
- * end, hands the record back with its interface figures. Where no QMP monitor reported the
+ * end, patches the record with its interface figures. Where no QMP monitor reported the
  * switch to post-copy, the switch inferred from the reverse traffic fills `postcopyAt`, and its
  * evidence says it was inferred.
  */
 import type { Clock } from '../../clock.js';
+import type { Figure, MigrationRecord, RecordSection } from '../../records/record.js';
 import type { InterfaceSample } from '../../sources/netdev/source.js';
+import { DueList } from '../due-list.js';
+import type { Enricher, PatchRecord } from '../enricher.js';
 import { inferPostcopyFromReverseTraffic, interfaceFigures, type CounterRead, type DirectionPoint, type HostReads } from './interface-figures.js';
-import type { Figure, MigrationRecord } from '../../records/record.js';
 
-export interface InterfaceAttributionOptions {
+export interface InterfaceEnricherOptions {
   clock: Clock;
   /** Hosts whose interfaces are read. */
   watched(host: string): boolean;
@@ -18,7 +20,7 @@ export interface InterfaceAttributionOptions {
   readNow?(host: string): void;
   /** How long to wait for the reads after the end before giving up on a host. */
   settleMs: number;
-  onFigures(record: MigrationRecord): void;
+  patch: PatchRecord;
 }
 
 /** Reads kept per host while nothing migrates; enough to find the read before a start seen late. */
@@ -26,53 +28,45 @@ const IDLE_READS = 64;
 /** A migration that never ends must not grow without bound: 1 h of reads at 100 ms. */
 const MAX_READS = 36_000;
 
-export class InterfaceAttribution {
+export class InterfaceEnricher implements Enricher {
   private readonly reads = new Map<string, InterfaceSample[]>();
-  private readonly active = new Map<string, number>();
-  private pending: { record: MigrationRecord; giveUpAt: number }[] = [];
+  private readonly active = new Set<string>();
+  private readonly pending = new DueList<MigrationRecord>();
 
-  constructor(private readonly options: InterfaceAttributionOptions) {}
+  constructor(private readonly options: InterfaceEnricherOptions) {}
 
   sample(sample: InterfaceSample): void {
     let list = this.reads.get(sample.host);
     if (!list) this.reads.set(sample.host, (list = []));
     list.push(sample);
     if (list.length > MAX_READS) list.splice(0, list.length - MAX_READS);
-    else if (this.active.size === 0 && this.pending.length === 0 && list.length > IDLE_READS) list.splice(0, list.length - IDLE_READS);
+    else if (this.active.size === 0 && this.pending.size === 0 && list.length > IDLE_READS) list.splice(0, list.length - IDLE_READS);
   }
 
-  started(vm: string, startedAtMs: number): void {
-    this.active.set(vm, startedAtMs);
+  started(vm: string): void {
+    this.active.add(vm);
   }
 
   closed(record: MigrationRecord): void {
     this.active.delete(record.vm);
-    const hosts = [record.source.host, record.destination?.host].filter((h): h is string => h !== undefined && this.options.watched(h));
+    const hosts = this.watchedHostsOf(record);
     if (hosts.length === 0 || !record.endedAt) return;
     for (const host of hosts) this.options.readNow?.(host);
-    this.pending.push({ record, giveUpAt: this.options.clock.wallMs() + this.options.settleMs });
+    this.pending.add(record, this.options.clock.wallMs() + this.options.settleMs);
     this.tick();
   }
 
-  /** Hands out the records whose reads after the end are in (or whose wait is over). */
+  /** Patches the records whose reads after the end are in (or whose wait is over). */
   tick(): void {
-    if (this.pending.length === 0) return;
-    const now = this.options.clock.wallMs();
-    const keep: typeof this.pending = [];
-    for (const item of this.pending) {
-      const { record } = item;
-      const hosts = [record.source.host, record.destination?.host].filter((h): h is string => h !== undefined && this.options.watched(h));
-      const ready = hosts.every((h) => this.after(h, record.endedAt?.value ?? Infinity) !== null);
-      if (!ready && now < item.giveUpAt) {
-        keep.push(item);
-        continue;
-      }
-      this.options.onFigures(this.withFigures(record));
-    }
-    this.pending = keep;
+    const ready = (record: MigrationRecord) => this.watchedHostsOf(record).every((h) => this.after(h, record.endedAt?.value ?? Infinity) !== null);
+    for (const record of this.pending.take(this.options.clock.wallMs(), ready)) this.options.patch(record.id, this.section(record));
   }
 
-  withFigures(record: MigrationRecord): MigrationRecord {
+  private watchedHostsOf(record: MigrationRecord): string[] {
+    return [record.source.host, record.destination?.host].filter((h): h is string => h !== undefined && this.options.watched(h));
+  }
+
+  private section(record: MigrationRecord): RecordSection {
     const start = record.startedAt.value;
     const end = record.endedAt?.value ?? start;
     const readsOf = (host: string | undefined): HostReads | null =>
@@ -80,14 +74,13 @@ export class InterfaceAttribution {
     const source = readsOf(record.source.host);
     const destination = readsOf(record.destination?.host);
     const inferred = this.inferPostcopy(record, start, end);
-    const figures = interfaceFigures(source, destination, inferred);
-    const next: MigrationRecord = { ...record, interfaces: figures };
+    const section: RecordSection = { interfaces: interfaceFigures(source, destination, inferred) };
     // Only when no monitor of the source answered: QEMU's own view always wins.
     const sourceSeen = record.statuses.some((s) => s.side === 'source');
     if (!record.postcopyAt && !sourceSeen && inferred) {
-      next.postcopyAt = { value: inferred.value, evidence: `${inferred.evidence}; no QMP monitor of the source was reachable` };
+      section.postcopyAt = { value: inferred.value, evidence: `${inferred.evidence}; no QMP monitor of the source was reachable` };
     }
-    return next;
+    return section;
   }
 
   private inferPostcopy(record: MigrationRecord, start: number, end: number): Figure | null {

@@ -3,34 +3,38 @@
  * closed for the same VM and time gets it as its `nova` section, beside QEMU's figures. A
  * migration nova logged but no monitor saw (none reachable) becomes a record of its own, from the
  * logs alone: times from the log lines, bytes from the last progress line, every figure's
- * evidence naming the log line. It waits a grace period for the tracker's record first (short
- * when no monitor of the VM is up), and longer while the tracker still has the VM's migration open.
+ * evidence naming the log line. That record enters by the same closed path as the tracker's. It
+ * waits a grace period for the tracker's record first (short when no monitor of the VM is up), and
+ * longer while the tracker still has the VM's migration open.
  */
 import type { Clock } from '../../clock.js';
 import type { Logger } from '../../log.js';
-import type { NovaMigration } from './nova-migrations.js';
-import { novaRecord } from './nova-record.js';
-import type { MigrationRecord, NovaFigures } from '../../records/record.js';
+import type { MigrationRecord, NovaFigures, NovaMigration } from '../../records/record.js';
 import type { MigrationStore } from '../../records/store.js';
+import { DueList } from '../due-list.js';
+import type { Enricher, PatchRecord } from '../enricher.js';
+import { novaRecord } from './nova-record.js';
 
-export interface NovaAttributionOptions {
+export interface NovaEnricherOptions {
   clock: Clock;
+  /** Read only: where the tracker's record of the same migration is looked for. */
   store: MigrationStore;
   logger: Logger;
   labelsOf(vm: string): Record<string, string>;
   /** Whether the QMP tracker has a migration of the VM open now. */
   isMigrating(vm: string): boolean;
-  /** A record was made from the logs alone (for the migration counters and histograms). */
-  onRecord(record: MigrationRecord): void;
+  patch: PatchRecord;
+  /** The closed path, for a record made from the logs alone; false when one of that id is stored. */
+  closeUnstored(record: MigrationRecord): boolean;
 }
 
 /** How far apart nova's and QEMU's times of one migration may be (clocks, log vs event time). */
 const MATCH_SLACK_MS = 60_000;
 
-export class NovaAttribution {
-  private pending: { migration: NovaMigration; dueAt: number; graceMs: number }[] = [];
+export class NovaEnricher implements Enricher {
+  private readonly pending = new DueList<{ migration: NovaMigration; graceMs: number }>();
 
-  constructor(private readonly options: NovaAttributionOptions) {}
+  constructor(private readonly options: NovaEnricherOptions) {}
 
   /** nova's migration closed: attach it to the tracker's record, or wait for that record. */
   novaClosed(migration: NovaMigration, graceMs: number): void {
@@ -39,36 +43,30 @@ export class NovaAttribution {
       this.attach(record, migration.figures);
       return;
     }
-    this.pending.push({ migration, dueAt: this.options.clock.monoMs() + graceMs, graceMs });
+    this.pending.add({ migration, graceMs }, this.options.clock.monoMs() + graceMs);
   }
 
-  /** The tracker closed a record: nova's view of it may be waiting. */
-  recordClosed(record: MigrationRecord): void {
-    const at = this.pending.findIndex((p) => p.migration.vm === record.vm && overlaps(record, p.migration.figures));
-    if (at < 0) return;
-    const [p] = this.pending.splice(at, 1);
+  /** A record closed: nova's view of it may be waiting (a record from the logs alone has it already). */
+  closed(record: MigrationRecord): void {
+    if (record.nova) return;
+    const p = this.pending.remove((p) => p.migration.vm === record.vm && overlaps(record, p.migration.figures));
     if (p) this.attach(record, p.migration.figures);
   }
 
-  /** Records from the logs alone for migrations no monitor reported in time. Call every second or so. */
+  /** Records from the logs alone for migrations no monitor reported in time. */
   tick(): void {
     const now = this.options.clock.monoMs();
-    const due = this.pending.filter((p) => p.dueAt <= now);
-    if (due.length === 0) return;
-    this.pending = this.pending.filter((p) => p.dueAt > now);
-    for (const p of due) {
+    for (const p of this.pending.take(now)) {
       const { vm, figures } = p.migration;
       const record = this.matchingRecord(vm, figures);
       if (record) {
         this.attach(record, figures);
       } else if (this.options.isMigrating(vm)) {
-        this.pending.push({ ...p, dueAt: now + p.graceMs });
+        this.pending.add(p, now + p.graceMs);
       } else {
         const made = novaRecord(vm, this.options.labelsOf(vm), figures);
-        if (!made) continue;
-        if (this.options.store.add(made)) {
+        if (made && this.options.closeUnstored(made)) {
           this.options.logger.info({ vm, id: made.id, result: made.result }, 'migration recorded from nova logs alone (no QEMU monitor reported it)');
-          this.options.onRecord(made);
         }
       }
     }
@@ -84,9 +82,7 @@ export class NovaAttribution {
   }
 
   private attach(record: MigrationRecord, nova: NovaFigures): void {
-    // Re-read: other figures (ping) may have been added since the record closed.
-    const current = this.options.store.get(record.id) ?? record;
-    this.options.store.update({ ...current, nova });
+    this.options.patch(record.id, { nova });
   }
 }
 

@@ -12,17 +12,8 @@
  */
 import type { LogEvent } from '../../sources/logs/source.js';
 import type { NovaEvent } from '../../sources/logs/nova-parse.js';
-import type { Figure, MigrationResult, NovaFigures } from '../../records/record.js';
-
-export interface NovaMigration {
-  vm: string;
-  figures: NovaFigures;
-  /** Log time of the last line taken. */
-  lastLineMs: number;
-  closed: boolean;
-  /** How good the start time is: 0 monitor started, 1 first copy line, 2 preparation done. */
-  startRank: number;
-}
+import type { Figure, NovaFigures, NovaMigration } from '../../records/record.js';
+import type { MigrationResult } from '../../qemu/status.js';
 
 /** Events that only the source's nova-compute logs. */
 const SOURCE_EVENTS = new Set<NovaEvent['kind']>([

@@ -1,32 +1,34 @@
 /**
  * Ties a VM's probes to its migrations: keeps each VM's recent probes (the `before` window, and
  * everything while it migrates), and once a closed migration's `after` window has passed (and
- * the probes of that window have had time to settle), hands the record back with its ping figures.
+ * the probes of that window have had time to settle), patches the record with its ping figures.
  */
 import type { Clock } from '../../clock.js';
 import type { PingObservation } from '../../observations.js';
+import type { MigrationRecord } from '../../records/record.js';
+import { DueList } from '../due-list.js';
+import type { Enricher, PatchRecord } from '../enricher.js';
 import type { Probe } from './outages.js';
 import { pingFigures, type PingFigureOptions } from './ping-figures.js';
-import type { MigrationRecord } from '../../records/record.js';
 
-export interface PingAttributionOptions extends PingFigureOptions {
+export interface PingEnricherOptions extends PingFigureOptions {
   clock: Clock;
   /** How long after a probe's send its fate may still be unknown (timeout plus the source's grace). */
   settleMs: number;
   /** The ping target of a VM, or null when it has none. */
   targetOf(vm: string): string | null;
-  onFigures(record: MigrationRecord): void;
+  patch: PatchRecord;
 }
 
 /** A VM that never stops migrating must not grow without bound: 1 h of probes at 10 ms. */
 const MAX_PROBES_PER_VM = 360_000;
 
-export class PingAttribution {
+export class PingEnricher implements Enricher {
   private readonly probes = new Map<string, Probe[]>();
   private readonly migrating = new Set<string>();
-  private pending: { record: MigrationRecord; target: string; dueAt: number }[] = [];
+  private readonly pending = new DueList<{ record: MigrationRecord; target: string }>();
 
-  constructor(private readonly options: PingAttributionOptions) {}
+  constructor(private readonly options: PingEnricherOptions) {}
 
   probe(observation: PingObservation): void {
     if (!observation.vm) return;
@@ -46,18 +48,14 @@ export class PingAttribution {
     this.migrating.delete(record.vm);
     const target = this.options.targetOf(record.vm);
     if (target === null || !record.endedAt) return;
-    this.pending.push({ record, target, dueAt: record.endedAt.value + this.options.afterMs + this.options.settleMs });
+    this.pending.add({ record, target }, record.endedAt.value + this.options.afterMs + this.options.settleMs);
   }
 
-  /** Hands out the records whose `after` window has passed; call it every second or so. */
+  /** Patches the records whose `after` window has passed. */
   tick(): void {
-    const now = this.options.clock.wallMs();
-    const due = this.pending.filter((p) => p.dueAt <= now);
-    if (due.length === 0) return;
-    this.pending = this.pending.filter((p) => p.dueAt > now);
-    for (const { record, target } of due) {
+    for (const { record, target } of this.pending.take(this.options.clock.wallMs())) {
       const probes = this.probes.get(record.vm) ?? [];
-      this.options.onFigures({ ...record, ping: pingFigures(record, target, probes, this.options) });
+      this.options.patch(record.id, { ping: pingFigures(record, target, probes, this.options) });
     }
   }
 
