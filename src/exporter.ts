@@ -115,7 +115,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
     signals.stop().then(() => hosts.close()).then(() => true),
     new Promise<false>((resolve) => setTimeout(() => resolve(false), SOURCE_STOP_TIMEOUT_MS).unref()),
   ]);
-  if (!stopped) logger.warn({ timeoutMs: SOURCE_STOP_TIMEOUT_MS }, 'sources did not stop in time; exiting anyway');
+  if (!stopped) logger.warn({ timeoutMs: SOURCE_STOP_TIMEOUT_MS, signals: signals.stillStopping() }, 'sources did not stop in time; exiting anyway');
   await persistence?.flush().catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'state file not written at shutdown'));
 }
 

@@ -18,7 +18,7 @@ import type { MigrationTracker } from '../tracker/tracker.js';
 import type { WatchedVms } from './watched-vms.js';
 
 export interface Signal {
-  /** The signal's name in logs (its health entries carry their own `source` label). */
+  /** The signal's name in logs, e.g. when it does not stop in time (its health entries carry their own `source` label). */
   readonly name: string;
   /** Starts reading; resolves once the first read is done or under way. */
   start(): Promise<void>;

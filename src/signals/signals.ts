@@ -5,6 +5,7 @@ import type { ScrapeViews, Signal, SignalContext, SignalFactory } from './signal
 /** The signals the config enables, built from their factories and handled alike. */
 export class Signals {
   private readonly list: Signal[] = [];
+  private readonly stopping = new Set<string>();
 
   /** Read across every signal; a signal's own views stay its own business. */
   readonly views: ScrapeViews = {
@@ -30,8 +31,20 @@ export class Signals {
     for (const signal of this.list) await signal.reload();
   }
 
+  /** Stops them all at once. */
   async stop(): Promise<void> {
-    await Promise.all(this.list.map((signal) => signal.stop()));
+    await Promise.all(
+      this.list.map(async (signal) => {
+        this.stopping.add(signal.name);
+        await signal.stop();
+        this.stopping.delete(signal.name);
+      }),
+    );
+  }
+
+  /** Names of the signals whose stop() has not finished. */
+  stillStopping(): string[] {
+    return [...this.stopping];
   }
 
   health(): SourceHealth[] {
