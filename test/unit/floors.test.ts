@@ -1,6 +1,6 @@
 /**
  * No import runs up a floor (docs/architecture.md, "Floors"): each file of src/ imports only from
- * its own floor or those below.
+ * its own floor or those below. And no signal's wiring imports another signal's.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -32,6 +32,13 @@ function floorOf(file: string): number {
   return floor;
 }
 
+/** The relative imports of a file of src/, as paths relative to src/ (.ts). */
+function importsOf(path: string): string[] {
+  return [...readFileSync(path, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)].map(([, spec]) =>
+    relative(SRC, resolve(dirname(path), spec as string)).replace(/\.js$/, '.ts'),
+  );
+}
+
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
@@ -45,11 +52,16 @@ describe('floors', () => {
     const upward: string[] = [];
     for (const path of sources(SRC)) {
       const file = relative(SRC, path);
-      for (const [, spec] of readFileSync(path, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
-        const target = relative(SRC, resolve(dirname(path), spec as string)).replace(/\.js$/, '.ts');
-        if (floorOf(target) > floorOf(file)) upward.push(`${file} -> ${target}`);
-      }
+      for (const target of importsOf(path)) if (floorOf(target) > floorOf(file)) upward.push(`${file} -> ${target}`);
     }
     expect(upward).toEqual([]);
+  });
+
+  it("no signal imports another signal's wiring (only the registry names them all)", () => {
+    const registry = join(SRC, 'signals/registry.ts');
+    const signalFiles = importsOf(registry).filter((f) => f !== 'signals/signal.ts');
+    expect(signalFiles.length).toBeGreaterThanOrEqual(5);
+    const crossings = signalFiles.flatMap((file) => importsOf(join(SRC, file)).filter((target) => signalFiles.includes(target)).map((target) => `${file} -> ${target}`));
+    expect(crossings).toEqual([]);
   });
 });
