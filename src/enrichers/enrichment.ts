@@ -4,6 +4,7 @@
  * enricher; one timer ticks the enrichers; their sections are merged by store.patch.
  */
 import { EventEmitter } from 'node:events';
+import { every } from '../clock.js';
 import type { MigrationRecord, RecordSection } from '../records/record.js';
 import type { MigrationStore } from '../records/store.js';
 import type { Enricher } from './enricher.js';
@@ -18,7 +19,7 @@ const TICK_MS = 250;
 
 export class Enrichment extends EventEmitter<EnrichmentEvents> {
   private readonly enrichers: Enricher[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  private stopTicking: (() => void) | null = null;
 
   constructor(private readonly store: MigrationStore) {
     super();
@@ -56,12 +57,11 @@ export class Enrichment extends EventEmitter<EnrichmentEvents> {
 
   start(): void {
     this.stop();
-    this.timer = setInterval(() => this.tick(), TICK_MS);
-    this.timer.unref();
+    this.stopTicking = every(TICK_MS, () => this.tick());
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.stopTicking?.();
+    this.stopTicking = null;
   }
 }

@@ -3,6 +3,7 @@
  * migrations per VM (matched by instance UUID), which the nova enricher puts into the records.
  * The followers' positions and nova's migrations under way go into the state file.
  */
+import { every } from '../clock.js';
 import { NovaEnricher } from '../enrichers/nova/nova-enricher.js';
 import { NovaMigrations } from '../enrichers/nova/nova-migrations.js';
 import { registerLogMetrics } from '../metrics/log-metrics.js';
@@ -63,19 +64,18 @@ export const logsSignal: SignalFactory = ({ config, clock, logger, hosts, vms, t
       persist();
     }
   };
-  let timer: NodeJS.Timeout | undefined;
+  let stopHousekeeping = () => {};
   return {
     name: 'logs',
     start: async () => {
       await source.start();
       log.info({ files: config.logs.map((l) => `${l.host}:${l.path}`), resumed: positions.length }, 'following logs');
-      timer = setInterval(housekeeping, HOUSEKEEPING_MS);
-      timer.unref();
+      stopHousekeeping = every(HOUSEKEEPING_MS, housekeeping);
     },
     // The files followed are those of the config at start.
     reload: async () => {},
     stop: async () => {
-      clearInterval(timer);
+      stopHousekeeping();
       await source.stop();
       persist(); // the final positions, written by the shutdown's flush
     },

@@ -8,7 +8,7 @@
  * or use `start()`.
  */
 import { EventEmitter } from 'node:events';
-import type { Clock } from '../clock.js';
+import { every, type Clock } from '../clock.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Observation } from '../observations.js';
@@ -61,7 +61,7 @@ export class MigrationTracker extends EventEmitter<TrackerEvents> {
   private labels = new Map<string, Record<string, string>>();
   /** Unknown statuses already logged, per VM: warn once, not on every poll. */
   private readonly unknownLogged = new Map<string, Set<string>>();
-  private timer: NodeJS.Timeout | null = null;
+  private stopTicking: (() => void) | null = null;
 
   constructor(options: MigrationTrackerOptions) {
     super();
@@ -91,13 +91,12 @@ export class MigrationTracker extends EventEmitter<TrackerEvents> {
   /** Calls tick() every `intervalMs` until stop(); the timer does not keep the process alive. */
   start(intervalMs = 1000): void {
     this.stop();
-    this.timer = setInterval(() => this.tick(), intervalMs);
-    this.timer.unref();
+    this.stopTicking = every(intervalMs, () => this.tick());
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.stopTicking?.();
+    this.stopTicking = null;
   }
 
   activeMigrations(): ActiveMigration[] {
