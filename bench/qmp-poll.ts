@@ -326,7 +326,7 @@ function report(peer: Peer, runs: Map<Variant, Run[]>): { exporterUsPerPoll: num
 
 async function main(): Promise<void> {
   await printHeader('QMP poll: exporter CPU per query-migrate poll');
-  console.log(`MigrationTracker: real (src/migrations/tracker.ts) with MigrationStore; logger pino level info -> /dev/null`);
+  console.log(`MigrationTracker: real (src/tracker/tracker.ts) with MigrationStore; logger pino level info -> /dev/null`);
   console.log('');
   const dir = mkdtempSync(join(tmpdir(), 'livemig-bench-'));
   const verdicts: string[] = [];

@@ -113,7 +113,10 @@ describe('exporter: a nova migration opened by the logs first read', () => {
       .toBe('has interface figures');
     expect(record?.source).toEqual({ host: 'compute-1', monitor: 'nova-compute log' });
     expect(record?.startedAt.value).toBe(t0);
-    expect(record?.interfaces?.sourceTransmitBytes?.evidence).toMatch(/^netdev:compute-1 mig0 tx between reads at /);
+    // Without a read from before the start (an idle host keeps only its last 64), there is no figure.
+    expect(record?.interfaces?.sourceTransmitBytes, `interfaces: ${JSON.stringify(record?.interfaces)}`).toMatchObject({
+      evidence: expect.stringMatching(/^netdev:compute-1 mig0 tx between reads at /),
+    });
     // From the last read before t0 to the first after the end: about 7.6 s of 100 MB/s.
     expect(record?.interfaces?.sourceTransmitBytes?.value).toBeGreaterThan(500_000_000);
   }, 40_000);
