@@ -20,7 +20,7 @@ import { systemClock } from '../src/clock.js';
 import { LocalHost } from '../src/hosts/local.js';
 import { parseNovaLine } from '../src/sources/logs/nova-parse.js';
 import { LogSource } from '../src/sources/logs/source.js';
-import { parseTimeZone } from '../src/sources/logs/timezone.js';
+import { parseTimeZone } from '../src/config/timezone.js';
 import { fixed, flag, printHeader, ratio, table, verdict } from './common.js';
 
 const MB = flag('mb', 1024);

@@ -26,8 +26,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { systemClock } from '../src/clock.js';
 import type { VmConfig } from '../src/config/schema.js';
-import { MigrationStore } from '../src/migrations/store.js';
-import { MigrationTracker } from '../src/migrations/tracker.js';
+import { MigrationStore } from '../src/records/store.js';
+import { MigrationTracker } from '../src/tracker/tracker.js';
 import type { Observation } from '../src/observations.js';
 import { QmpMonitor } from '../src/sources/qmp/monitor.js';
 import { QmpSource } from '../src/sources/qmp/source.js';
@@ -326,7 +326,7 @@ function report(peer: Peer, runs: Map<Variant, Run[]>): { exporterUsPerPoll: num
 
 async function main(): Promise<void> {
   await printHeader('QMP poll: exporter CPU per query-migrate poll');
-  console.log(`MigrationTracker: real (src/migrations/tracker.ts) with MigrationStore; logger pino level info -> /dev/null`);
+  console.log(`MigrationTracker: real (src/tracker/tracker.ts) with MigrationStore; logger pino level info -> /dev/null`);
   console.log('');
   const dir = mkdtempSync(join(tmpdir(), 'livemig-bench-'));
   const verdicts: string[] = [];

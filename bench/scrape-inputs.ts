@@ -6,10 +6,11 @@
  */
 import { systemClock } from '../src/clock.js';
 import { ExporterMetrics, type ActiveMigrationView, type MetricsInputs, type SourceHealth, type VmView } from '../src/metrics/exporter-metrics.js';
-import type { Figure, MigrationMode, MigrationRecord, MigrationResult } from '../src/migrations/record.js';
+import type { Figure, MigrationMode, MigrationRecord } from '../src/records/record.js';
 import { parseQueryMigrate } from '../src/sources/qmp/parse.js';
 import type { MonitorState } from '../src/sources/qmp/source.js';
 import { readFixture } from './common.js';
+import type { MigrationResult } from '../src/qemu/status.js';
 
 export interface Fleet {
   /** VMs, one QEMU monitor each, every one answering with the full post-copy reply. */

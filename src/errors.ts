@@ -80,3 +80,6 @@ function format(template: string, args: readonly unknown[]): string {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** Why a source failed on a host: a closed set, so `livemig_source_errors_total{reason}` stays bounded. */
+export type SourceErrorReason = 'connect' | 'timeout' | 'protocol' | 'command' | 'reply' | 'virsh' | 'discover' | 'fping';

@@ -1,4 +1,4 @@
-import type { MigrationInfo } from './sources/qmp/types.js';
+import type { MigrationInfo } from './qemu/types.js';
 
 /** Which QEMU monitor an observation came from. */
 export interface MonitorRef {

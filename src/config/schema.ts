@@ -1,9 +1,9 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { formatDurationMs, parseDurationMs } from './duration.js';
-import { describeQmpEndpoint, type QmpEndpoint } from '../sources/qmp/types.js';
-import { parseTimeZone } from '../sources/logs/timezone.js';
-import { LOG_KINDS, type LogFileConfig } from '../sources/logs/types.js';
+import { describeQmpEndpoint, type QmpEndpoint } from '../qemu/types.js';
+import { parseTimeZone } from './timezone.js';
+import { LOG_KINDS, type LogFileConfig } from './log-files.js';
 
 /** A duration as Prometheus writes it ("100ms", "10s", "30d"), in milliseconds once parsed. */
 const duration = (min: string, max: string) =>

@@ -9,8 +9,8 @@ import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as tablePanel from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import { MIGRATION_PHASES } from '../migrations/record.js';
 import { DATASOURCE, datasourceVariable, finish, labelVariable, legend, series, table, TAGS, tableLegend, tooltip } from './common.js';
+import { MIGRATION_PHASES } from '../qemu/status.js';
 
 export const DETAIL_UID = 'livemig-detail';
 

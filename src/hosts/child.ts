@@ -56,16 +56,19 @@ export function spawnLocal(argv: readonly string[]): HostProcess {
   const [program, ...args] = argv;
   if (!program) throw new TypeError('a command needs at least the program name');
   const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+  const exited = new Promise<{ code: number | null; signal: string | null; error?: string }>((resolve) => {
     let spawnError: NodeJS.ErrnoException | undefined;
     child.once('error', (err) => {
       spawnError = err;
     });
-    child.once('close', (code, signal) => resolve({ code: code ?? (spawnError ? 127 : null), signal }));
+    child.once('close', (code, signal) =>
+      resolve({ code: code ?? (spawnError ? 127 : null), signal, ...(spawnError ? { error: spawnError.code ?? spawnError.message } : {}) }),
+    );
   });
   return {
     stdout: child.stdout,
     stderr: child.stderr,
+    pid: child.pid,
     exited,
     kill: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -3,7 +3,14 @@ import type { Duplex, Readable } from 'node:stream';
 /**
  * Where a signal lives: this machine, a network namespace on this machine (the lab's hosts), or
  * a remote machine over one SSH connection. Sources only ever talk to a Host, never to
- * child_process or ssh2 directly, so each works the same on all three.
+ * child_process, net or ssh2 directly, so each works the same on all three; a source given no
+ * host works on this machine's LocalHost.
+ *
+ * One source stays local: fping (sources/ping/fping.ts). Its stdout is a FIFO that this process
+ * drains in batches (batched-output.ts, which makes the FIFO with mkfifo), and it may run as
+ * another user (spawn's uid/gid): a Host's spawn gives a pipe and the exporter's own user. So
+ * fping runs on this machine only, and takes from here only the command line that enters a
+ * network namespace (netnsExec in netns.ts).
  */
 export interface Host {
   /** The host's name in config, metrics and records. */
@@ -46,7 +53,10 @@ export interface ExecResult {
 export interface HostProcess {
   readonly stdout: Readable;
   readonly stderr: Readable;
+  /** Its process id on this machine; undefined over SSH (or when it could not start). */
+  readonly pid?: number | undefined;
   /** Ends the program (by its PID locally, by closing its channel over SSH). */
   kill(): void;
-  readonly exited: Promise<{ code: number | null; signal: string | null }>;
+  /** `error`: why it could not be started at all (an errno such as ENOENT). */
+  readonly exited: Promise<{ code: number | null; signal: string | null; error?: string }>;
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { connectTcpLocal, connectUnixLocal, execLocal, spawnLocal } from './child.js';
 import type { ExecOptions, ExecResult, Host, HostProcess } from './host.js';
@@ -33,4 +34,9 @@ export class LocalHost implements Host {
   async close(): Promise<void> {
     // nothing held open
   }
+}
+
+/** This machine, for a source used without a host (the lab's own QMP sessions, tests). */
+export function thisMachine(): LocalHost {
+  return new LocalHost(hostname());
 }

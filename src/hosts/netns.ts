@@ -5,6 +5,12 @@ import { connectUnixLocal, execFailure, execLocal, spawnLocal } from './child.js
 import type { ExecOptions, ExecResult, Host, HostProcess } from './host.js';
 
 export const NETNS_NAME = /^[A-Za-z0-9._-]+$/;
+
+/** The command line that runs argv inside a network namespace of this machine (needs root). */
+export function netnsExec(netns: string, argv: readonly string[], ipPath = 'ip'): string[] {
+  return [ipPath, 'netns', 'exec', netns, ...argv];
+}
+
 const READ_TIMEOUT_MS = 5_000;
 const CONNECT_TIMEOUT_MS = 5_000;
 /**
@@ -37,7 +43,7 @@ export class NetnsHost implements Host {
   }
 
   private wrap(argv: readonly string[]): string[] {
-    return [this.ipPath, 'netns', 'exec', this.netns, ...argv];
+    return netnsExec(this.netns, argv, this.ipPath);
   }
 
   exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {

@@ -58,6 +58,11 @@ export class HostRegistry extends EventEmitter<HostRegistryEvents> {
     return [...this.configs.values()].map((config) => ({ host: this.get(config.name), config }));
   }
 
+  /** livemig_source_up{source="host"} of each declared host. */
+  health(): { source: string; host: string; up: boolean }[] {
+    return this.declared().map(({ host }) => ({ source: 'host', host: host.name, up: host.up }));
+  }
+
   /** Starts connecting every SSH host now, in parallel (none waits for another). */
   start(): void {
     for (const host of this.hosts.values()) if (host instanceof SshHost) host.start();

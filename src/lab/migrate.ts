@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { errorMessage, livemigError } from '../errors.js';
 import type { QmpSession } from '../sources/qmp/client.js';
 import { isQemuGone } from '../sources/qmp/transports.js';
-import type { QmpEvent } from '../sources/qmp/types.js';
+import type { QmpEvent } from '../qemu/types.js';
 import { setTimeout as delay } from 'node:timers/promises';
 
 /**

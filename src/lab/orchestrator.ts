@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import { errorMessage } from '../errors.js';
-import type { QmpEvent } from '../sources/qmp/types.js';
+import type { QmpEvent } from '../qemu/types.js';
 import type { LabEngine, LabHostName, LabVmSpec, RunningVm } from './engine.js';
 import { MigrationDriver, type MigrationOutcome } from './migrate.js';
 import { novaLine, novaMessages, type NovaMessage, type NovaRequestContext } from './nova-log-writer.js';

@@ -3,7 +3,7 @@
  * buckets). Sources and the tracker never create metrics; the metrics layer reads them.
  * Names follow prometheus.io naming: `livemig_` prefix, base units, `_total` on counters.
  */
-import type { RamField } from '../sources/qmp/types.js';
+import type { RamField } from '../qemu/types.js';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 
@@ -316,10 +316,6 @@ export const METRICS = {
     labels: ['host', 'interface'],
   }),
 } as const;
-
-/** Error reasons are a closed set so `livemig_source_errors_total` stays bounded. */
-export const SOURCE_ERROR_REASONS = ['connect', 'timeout', 'protocol', 'command', 'reply', 'virsh', 'discover', 'fping'] as const;
-export type SourceErrorReason = (typeof SOURCE_ERROR_REASONS)[number];
 
 /**
  * Every numeric `ram` field of query-migrate as a gauge per monitor, in base units.

@@ -5,14 +5,15 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
-import type { MigrationRecord } from '../migrations/record.js';
-import { MIGRATION_MODES, MIGRATION_PHASES, MIGRATION_RESULTS } from '../migrations/record.js';
+import type { MigrationRecord } from '../records/record.js';
+import { MIGRATION_MODES } from '../records/record.js';
 import type { MonitorState } from '../sources/qmp/source.js';
-import { MIGRATION_STATUSES } from '../sources/qmp/types.js';
 import { REVISION, VERSION } from '../version.js';
-import { METRICS, RAM_METRICS, type SourceErrorReason } from './catalogue.js';
+import type { SourceErrorReason } from '../errors.js';
+import { METRICS, RAM_METRICS } from './catalogue.js';
 import { PingMetrics, type PingTargetView } from './ping-metrics.js';
 import { escapeLabelValue, seriesPrefix, TextWriter } from './exposition.js';
+import { MIGRATION_PHASES, MIGRATION_RESULTS, MIGRATION_STATUSES } from '../qemu/status.js';
 
 export interface ActiveMigrationView {
   vm: string;

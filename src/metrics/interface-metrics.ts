@@ -13,24 +13,17 @@ export interface InterfaceTotalsView {
  * totals (which already carry on across resets and wraps).
  */
 export function registerInterfaceMetrics(registry: Registry, totals: () => Iterable<InterfaceTotalsView>): void {
-  const spec = (d: { name: string; help: string; labels: readonly string[] }) => ({ name: d.name, help: d.help, labelNames: [...d.labels] });
-  let snapshot: InterfaceTotalsView[] = [];
-  const rx = new Counter({
-    ...spec(METRICS.interfaceReceiveBytes),
-    registers: [registry],
-    collect() {
-      snapshot = [...totals()];
-      this.reset();
-      for (const t of snapshot) this.inc({ host: t.host, interface: t.interface }, Number(t.receiveBytes));
-    },
-  });
-  new Counter({
-    ...spec(METRICS.interfaceTransmitBytes),
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const t of snapshot) this.inc({ host: t.host, interface: t.interface }, Number(t.transmitBytes));
-    },
-  });
-  void rx;
+  const counter = (def: { name: string; help: string; labels: readonly string[] }, bytes: (t: InterfaceTotalsView) => bigint) =>
+    new Counter({
+      name: def.name,
+      help: def.help,
+      labelNames: [...def.labels],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const t of totals()) this.inc({ host: t.host, interface: t.interface }, Number(bytes(t)));
+      },
+    });
+  counter(METRICS.interfaceReceiveBytes, (t) => t.receiveBytes);
+  counter(METRICS.interfaceTransmitBytes, (t) => t.transmitBytes);
 }

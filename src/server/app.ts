@@ -1,6 +1,6 @@
 import express, { type Request, type Response } from 'express';
 import type { Logger } from '../log.js';
-import type { ActiveMigration, MigrationRecord } from '../migrations/record.js';
+import type { ActiveMigration, MigrationRecord } from '../records/record.js';
 import { landingPage } from './landing.js';
 
 export interface MigrationFilter {

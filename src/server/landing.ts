@@ -1,4 +1,4 @@
-import type { ActiveMigration, MigrationRecord } from '../migrations/record.js';
+import type { ActiveMigration, MigrationRecord } from '../records/record.js';
 
 interface LandingInput {
   version: string;

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ScenarioReport } from '../../src/lab/report/results.js';
-import type { MigrationRecord } from '../../src/migrations/record.js';
+import type { MigrationRecord } from '../../src/records/record.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CLI = join(ROOT, 'src/cli.ts');

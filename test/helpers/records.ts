@@ -1,4 +1,4 @@
-import type { MigrationRecord } from '../../src/migrations/record.js';
+import type { MigrationRecord } from '../../src/records/record.js';
 
 export const fig = (value: number, evidence = 'test') => ({ value, evidence });
 

@@ -32,7 +32,7 @@ import { dashboardQueries, parseLabelValues, substitute, type DashboardQuery } f
 import { RULES, STRESSED_LABEL } from '../../src/dashboards/rules.js';
 import { studyAverage, studyCount } from '../../src/dashboards/study.js';
 import type { ScenarioReport } from '../../src/lab/report/results.js';
-import type { MigrationRecord } from '../../src/migrations/record.js';
+import type { MigrationRecord } from '../../src/records/record.js';
 import { ALERTMANAGER_BIN, AlertmanagerProcess, WebhookReceiver, type WebhookNotification } from '../helpers/alertmanager.js';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
 import { LabRun, leftovers, noLeftovers } from '../helpers/lab-cli.js';

@@ -15,7 +15,7 @@ import type { LinuxGuestParams } from '../../src/lab/guest/linux.js';
 import type { LinuxMigrationRun, LinuxVmMigration } from '../../src/lab/linux-migration.js';
 import type { MigrationOutcome } from '../../src/lab/migrate.js';
 import type { LabNetwork } from '../../src/lab/netns.js';
-import type { MigrationRecord, OutageFigure, PingFigures } from '../../src/migrations/record.js';
+import type { MigrationRecord, OutageFigure, PingFigures } from '../../src/records/record.js';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
 import { ExporterProcess, metricValue, writeConfig } from '../helpers/exporter-process.js';
 import { eventMs, expectCompletedHybrid, LINUX_GUEST, LINUX_LAB_TOOLS, LINUX_MIGRATION_BANDWIDTH, LinuxLab, MiB, VM_ADDRESS } from '../helpers/linux-lab.js';

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MigrationDriver, migrateOnce } from '../../src/lab/migrate.js';
-import type { MigrationRecord } from '../../src/migrations/record.js';
+import type { MigrationRecord } from '../../src/records/record.js';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
 import { ExporterProcess, metricValue, writeConfig } from '../helpers/exporter-process.js';
 import { closedPort, hybridPlan, MiB, QemuLab, type Booted } from '../helpers/qemu-lab.js';

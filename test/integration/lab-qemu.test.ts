@@ -7,7 +7,7 @@ import { detectAccel, KVM_DEVICE, type Accel } from '../../src/lab/accel.js';
 import { buildDirtyGuest } from '../../src/lab/guest/build.js';
 import { MigrationDriver, migrateOnce, type MigrationOutcome } from '../../src/lab/migrate.js';
 import { startQemu } from '../../src/lab/qemu.js';
-import type { QmpEvent } from '../../src/sources/qmp/types.js';
+import type { QmpEvent } from '../../src/qemu/types.js';
 import { openQmpSession } from '../../src/sources/qmp/transports.js';
 import { missingTools, needsRoot, requireCapability, requireEnvironment } from '../helpers/env.js';
 import { closedPort, hybridPlan, MiB, QemuLab } from '../helpers/qemu-lab.js';

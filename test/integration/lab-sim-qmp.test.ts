@@ -12,7 +12,7 @@ import { migrateOnce } from '../../src/lab/migrate.js';
 import { Orchestrator } from '../../src/lab/orchestrator.js';
 import { SimEngine } from '../../src/lab/sim/engine.js';
 import { parseNovaLine } from '../../src/sources/logs/nova-parse.js';
-import { parseTimeZone } from '../../src/sources/logs/timezone.js';
+import { parseTimeZone } from '../../src/config/timezone.js';
 import { SimCloud } from '../../src/lab/sim/cloud.js';
 import { QmpCommandError } from '../../src/sources/qmp/client.js';
 import { openQmpSession } from '../../src/sources/qmp/transports.js';

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { LocalHost } from '../../src/hosts/local.js';
 import { LogSource, type LogEvent } from '../../src/sources/logs/source.js';
-import type { LogFileConfig } from '../../src/sources/logs/types.js';
+import type { LogFileConfig } from '../../src/config/log-files.js';
 
 const FIXTURES = new URL('../fixtures/logs/', import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, FIXTURES), 'utf8');

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ExporterMetrics, type MetricsInputs, type VmView } from '../../src/metrics/exporter-metrics.js';
-import type { MigrationRecord } from '../../src/migrations/record.js';
+import type { MigrationRecord } from '../../src/records/record.js';
 import type { MonitorState } from '../../src/sources/qmp/source.js';
 import { parseQueryMigrate } from '../../src/sources/qmp/parse.js';
 import { missingTools, requireEnvironment } from '../helpers/env.js';

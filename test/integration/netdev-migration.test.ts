@@ -14,7 +14,7 @@ import { buildDirtyGuest } from '../../src/lab/guest/build.js';
 import { migrateOnce } from '../../src/lab/migrate.js';
 import { LabNetwork, TBF_BURST, TBF_LATENCY } from '../../src/lab/netns.js';
 import { startQemu, type QemuHandle } from '../../src/lab/qemu.js';
-import type { MigrationRecord } from '../../src/migrations/record.js';
+import type { MigrationRecord } from '../../src/records/record.js';
 import type { QmpSession } from '../../src/sources/qmp/client.js';
 import { openQmpSession } from '../../src/sources/qmp/transports.js';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import type { LivemigError } from '../../src/errors.js';
-import { findOutages, outageDurationMs } from '../../src/migrations/outages.js';
+import { findOutages, outageDurationMs } from '../../src/enrichers/ping/outages.js';
 import type { PingObservation } from '../../src/observations.js';
 import { PingSource, type PingSourceOptions } from '../../src/sources/ping/source.js';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';

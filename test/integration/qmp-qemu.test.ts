@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, it, expect } from 'vitest';
 import { QmpCommandError, QmpStreamClient, type QmpSession } from '../../src/sources/qmp/client.js';
 import { QmpMonitor } from '../../src/sources/qmp/monitor.js';
 import { openQmpSession } from '../../src/sources/qmp/transports.js';
-import type { QmpEndpoint, QmpEvent } from '../../src/sources/qmp/types.js';
+import type { QmpEndpoint, QmpEvent } from '../../src/qemu/types.js';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
 import { rejection } from '../helpers/rejection.js';
 

@@ -8,7 +8,7 @@ import type { QmpSession } from '../../src/sources/qmp/client.js';
 import { QmpMonitor } from '../../src/sources/qmp/monitor.js';
 import { parseQueryMigrate } from '../../src/sources/qmp/parse.js';
 import { openQmpSession } from '../../src/sources/qmp/transports.js';
-import type { QmpEvent } from '../../src/sources/qmp/types.js';
+import type { QmpEvent } from '../../src/qemu/types.js';
 import { VirshQmpSession } from '../../src/sources/qmp/virsh.js';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
 import { domainXml, LIBVIRT_URI, run, virsh, waitFor } from '../helpers/libvirtd.js';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, it, expect } from 'vitest';
 import { QmpCommandError } from '../../src/sources/qmp/client.js';
 import { parseQueryMigrate } from '../../src/sources/qmp/parse.js';
 import { isQemuGone, openQmpSession } from '../../src/sources/qmp/transports.js';
-import type { QmpEndpoint, QmpEvent } from '../../src/sources/qmp/types.js';
+import type { QmpEndpoint, QmpEvent } from '../../src/qemu/types.js';
 import { VirshError, VirshQmpSession } from '../../src/sources/qmp/virsh.js';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
 import { domainXml, isAlive, LIBVIRT_URI, run, virsh, waitFor } from '../helpers/libvirtd.js';

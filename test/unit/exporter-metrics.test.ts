@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ExporterMetrics, type MetricsInputs } from '../../src/metrics/exporter-metrics.js';
-import type { MigrationRecord } from '../../src/migrations/record.js';
+import type { MigrationRecord } from '../../src/records/record.js';
 import type { MonitorState } from '../../src/sources/qmp/source.js';
 import { metricValue } from '../helpers/exporter-process.js';
 import { fig, recordEnded } from '../helpers/records.js';

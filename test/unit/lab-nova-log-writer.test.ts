@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatNovaLine, novaLine, novaMessages, novaTimestamp, type NovaRequestContext } from '../../src/lab/nova-log-writer.js';
 import { parseNovaLine } from '../../src/sources/logs/nova-parse.js';
-import { parseTimeZone } from '../../src/sources/logs/timezone.js';
+import { parseTimeZone } from '../../src/config/timezone.js';
 
 /**
  * nova's own format strings (../shared/reference/signals.md §1.0 and §1.1, read from

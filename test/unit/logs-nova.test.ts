@@ -1,15 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { NovaAttribution } from '../../src/migrations/nova-attribution.js';
-import { NovaMigrations, type NovaMigration } from '../../src/migrations/nova-migrations.js';
-import { novaRecord } from '../../src/migrations/nova-record.js';
-import { migrationRecordSchema } from '../../src/migrations/record-schema.js';
-import { MigrationStore } from '../../src/migrations/store.js';
+import { NovaEnricher } from '../../src/enrichers/nova/nova-enricher.js';
+import { NovaMigrations } from '../../src/enrichers/nova/nova-migrations.js';
+import type { NovaMigration } from '../../src/records/record.js';
+import { novaRecord } from '../../src/enrichers/nova/nova-record.js';
+import { migrationRecordSchema } from '../../src/records/record-schema.js';
+import { MigrationStore } from '../../src/records/store.js';
 import { parseLibvirtLine } from '../../src/sources/logs/libvirt-parse.js';
 import { parseNovaLine } from '../../src/sources/logs/nova-parse.js';
 import type { LogEvent } from '../../src/sources/logs/source.js';
-import { parseTimeZone } from '../../src/sources/logs/timezone.js';
+import { parseTimeZone } from '../../src/config/timezone.js';
 import { recordEnded } from '../helpers/records.js';
 import { FakeClock } from './tracker-scenarios.js';
 
@@ -166,12 +167,20 @@ describe('nova migrations of older releases and failures', () => {
   });
 });
 
-describe('NovaAttribution: into the records', () => {
+describe('NovaEnricher: into the records', () => {
   function setup(migrating = false) {
     const clock = new FakeClock(at('2026-03-10T12:36:00Z'));
     const store = new MigrationStore({ maxRecords: 100, maxAgeMs: 365 * 86_400_000, clock });
     const made: string[] = [];
-    const attribution = new NovaAttribution({ clock, store, logger, labelsOf: () => ({ flavor: 'm' }), isMigrating: () => migrating, onRecord: (r) => made.push(r.id) });
+    const attribution = new NovaEnricher({
+      clock,
+      store,
+      logger,
+      labelsOf: () => ({ flavor: 'm' }),
+      isMigrating: () => migrating,
+      patch: (id, section) => store.patch(id, section),
+      closeUnstored: (r) => store.add(r) && made.push(r.id) > 0,
+    });
     const { closed, machine } = run(byTime(events('nova-compute.33.0-2026.1.src.log', 'compute-1'), events('nova-compute.33.0-2026.1.dst.log', 'compute-2')));
     machine.expire(at('2026-03-10T12:36:00Z'), 3_600_000);
     return { clock, store, made, attribution, nova: closed[0]! };
@@ -197,7 +206,7 @@ describe('NovaAttribution: into the records', () => {
     attribution.tick();
     const qmp = recordEnded('web-1', at('2026-03-10T12:34:51.900Z'), at('2026-03-10T12:35:09.250Z'));
     store.add(qmp);
-    attribution.recordClosed(qmp);
+    attribution.closed(qmp);
     expect(store.get(qmp.id)?.nova?.result).toBe('completed');
     clock.advance(60_000);
     attribution.tick();

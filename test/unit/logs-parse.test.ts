@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { parseNovaLine, type NovaParse } from '../../src/sources/logs/nova-parse.js';
 import { parseOsloLine } from '../../src/sources/logs/oslo-line.js';
 import { parseLibvirtLine } from '../../src/sources/logs/libvirt-parse.js';
-import { parseTimeZone } from '../../src/sources/logs/timezone.js';
+import { parseTimeZone } from '../../src/config/timezone.js';
 import { LivemigError } from '../../src/errors.js';
 
 const UTC = parseTimeZone('UTC');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { InterfaceAttribution } from '../../src/migrations/interface-attribution.js';
-import type { MigrationRecord } from '../../src/migrations/record.js';
+import { InterfaceEnricher } from '../../src/enrichers/interfaces/interface-enricher.js';
+import type { MigrationRecord } from '../../src/records/record.js';
 import type { InterfaceSample } from '../../src/sources/netdev/source.js';
 import { parseProcNetDev } from '../../src/sources/netdev/parse.js';
 import { fig, recordEnded } from '../helpers/records.js';
@@ -27,23 +27,23 @@ function run(record: (statuses: Map<string, number>) => MigrationRecord): Migrat
   const { statuses, samples } = hybridReads('hostA');
   let now = 0;
   const out: MigrationRecord[] = [];
-  const attribution = new InterfaceAttribution({
+  const r = record(statuses);
+  const attribution = new InterfaceEnricher({
     clock: { wallMs: () => now, monoMs: () => now },
     watched: (host) => host === 'hostA',
     settleMs: 2_000,
-    onFigures: (r) => out.push(r),
+    patch: (id, section) => out.push({ ...r, ...section, id }),
   });
-  const r = record(statuses);
   for (const s of samples) {
     now = s.wallMs;
     attribution.sample(s);
-    if (s.wallMs >= r.startedAt.value && s.wallMs - 110 < r.startedAt.value) attribution.started(r.vm, r.startedAt.value);
+    if (s.wallMs >= r.startedAt.value && s.wallMs - 110 < r.startedAt.value) attribution.started(r.vm);
   }
   attribution.closed(r);
   return out;
 }
 
-describe('InterfaceAttribution on the real hybrid capture', () => {
+describe('InterfaceEnricher on the real hybrid capture', () => {
   it('fills postcopyAt from the reverse traffic when no monitor of the source answered, and says so', () => {
     const [record] = run((st) =>
       recordEnded('vm1', st.get('setup') as number, st.get('completed') as number, {

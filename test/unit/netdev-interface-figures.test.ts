@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { bytesBetween, inferPostcopyFromReverseTraffic, interfaceFigures, type DirectionPoint } from '../../src/migrations/interface-figures.js';
+import { bytesBetween, inferPostcopyFromReverseTraffic, interfaceFigures, type DirectionPoint } from '../../src/enrichers/interfaces/interface-figures.js';
 import { parseProcNetDev } from '../../src/sources/netdev/parse.js';
 
 /** A capture (test/fixtures/netdev/README.md): the source's statuses and the mig0 reads. */

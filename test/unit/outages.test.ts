@@ -10,7 +10,7 @@ import {
   rttStats,
   statsByWindow,
   type Probe,
-} from '../../src/migrations/outages.js';
+} from '../../src/enrichers/ping/outages.js';
 
 const PERIOD = 100;
 const T0 = 1_795_645_800_000;

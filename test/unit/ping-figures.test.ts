@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { PingAttribution } from '../../src/migrations/ping-attribution.js';
-import { pingFigures } from '../../src/migrations/ping-figures.js';
-import type { Probe } from '../../src/migrations/outages.js';
-import type { MigrationRecord } from '../../src/migrations/record.js';
+import { PingEnricher } from '../../src/enrichers/ping/ping-enricher.js';
+import { pingFigures } from '../../src/enrichers/ping/ping-figures.js';
+import type { Probe } from '../../src/enrichers/ping/outages.js';
+import type { MigrationRecord } from '../../src/records/record.js';
 import { fig, recordEnded } from '../helpers/records.js';
 
 const T0 = 1_800_000_000_000;
@@ -64,11 +64,12 @@ describe('pingFigures', () => {
   });
 });
 
-describe('PingAttribution', () => {
+describe('PingEnricher', () => {
   it('adds the ping figures once the after window has settled, and keeps idle history bounded', () => {
     let now = T0 - 20_000;
     const out: MigrationRecord[] = [];
-    const attribution = new PingAttribution({ ...OPTIONS, clock: { wallMs: () => now, monoMs: () => now }, settleMs: 1500, targetOf: (vm) => (vm === 'vm' ? '10.0.0.5' : null), onFigures: (r) => out.push(r) });
+    const closed = new Map<string, MigrationRecord>();
+    const attribution = new PingEnricher({ ...OPTIONS, clock: { wallMs: () => now, monoMs: () => now }, settleMs: 1500, targetOf: (vm) => (vm === 'vm' ? '10.0.0.5' : null), patch: (id, section) => out.push({ ...closed.get(id)!, ...section }) });
     const feed = (from: number, to: number, dark: (t: number) => boolean) => {
       for (const p of probes(from, to, dark)) {
         now = p.sentWallMs;
@@ -80,8 +81,10 @@ describe('PingAttribution', () => {
     expect(attribution.held('vm')).toBeLessThanOrEqual(2 * (OPTIONS.beforeMs + 1500) / PERIOD + 256);
     attribution.started('vm');
     feed(0, 4000, (t) => t >= 3000 && t < 3200);
-    attribution.closed(hybrid());
-    attribution.closed(recordEnded('other', T0, T0 + 4000));
+    for (const record of [hybrid(), recordEnded('other', T0, T0 + 4000)]) {
+      closed.set(record.id, record);
+      attribution.closed(record);
+    }
     feed(4000, 15_400, () => false);
     attribution.tick();
     expect(out).toEqual([]);

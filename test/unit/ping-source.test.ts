@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { LivemigError } from '../../src/errors.js';
-import { findOutages, outageDurationMs } from '../../src/migrations/outages.js';
+import { findOutages, outageDurationMs } from '../../src/enrichers/ping/outages.js';
 import type { PingObservation } from '../../src/observations.js';
 import { PingSource, type PingSourceOptions } from '../../src/sources/ping/source.js';
 import type { PingTarget } from '../../src/sources/ping/types.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, it, expect } from 'vitest';
 import { QmpCommandError, QmpStreamClient, classifyQmpMessage } from '../../src/sources/qmp/client.js';
-import type { QmpEvent } from '../../src/sources/qmp/types.js';
+import type { QmpEvent } from '../../src/qemu/types.js';
 import { rejection } from '../helpers/rejection.js';
 
 /*

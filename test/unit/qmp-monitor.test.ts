@@ -4,7 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { LivemigError } from '../../src/errors.js';
 import type { QmpSession, QmpSessionEvents } from '../../src/sources/qmp/client.js';
 import { QmpMonitor, type Timers } from '../../src/sources/qmp/monitor.js';
-import type { QmpEndpoint, QmpEvent } from '../../src/sources/qmp/types.js';
+import type { QmpEndpoint, QmpEvent } from '../../src/qemu/types.js';
 
 const ENDPOINT: QmpEndpoint = { kind: 'unix', path: '/run/vm1.qmp' };
 const TARGET = 'unix:/run/vm1.qmp';

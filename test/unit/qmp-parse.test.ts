@@ -1,8 +1,9 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
 import { LivemigError } from '../../src/errors.js';
-import { isKnownStatus, parseQueryMigrate } from '../../src/sources/qmp/parse.js';
-import { MIGRATION_STATUSES, type MigrationInfo } from '../../src/sources/qmp/types.js';
+import { parseQueryMigrate } from '../../src/sources/qmp/parse.js';
+import { type MigrationInfo } from '../../src/qemu/types.js';
+import { MIGRATION_STATUSES, isKnownStatus } from '../../src/qemu/status.js';
 
 const FIXTURES = new URL('../fixtures/qmp/', import.meta.url);
 

@@ -5,7 +5,7 @@ import type { VmConfig } from '../../src/config/schema.js';
 import { LivemigError } from '../../src/errors.js';
 import type { Observation } from '../../src/observations.js';
 import { QmpSource, type MonitorHandle } from '../../src/sources/qmp/source.js';
-import type { QmpEndpoint, QmpEvent } from '../../src/sources/qmp/types.js';
+import type { QmpEndpoint, QmpEvent } from '../../src/qemu/types.js';
 
 /** A monitor whose replies the test scripts; it records when each command was issued. */
 class ScriptedMonitor extends EventEmitter implements MonitorHandle {

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ActiveMigration, MigrationRecord } from '../../src/migrations/record.js';
+import type { ActiveMigration, MigrationRecord } from '../../src/records/record.js';
 import { createApp, parseTime, type MigrationFilter } from '../../src/server/app.js';
 import { parseListenAddress } from '../../src/server/listen-address.js';
 import { fig, recordEnded } from '../helpers/records.js';

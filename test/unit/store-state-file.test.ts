@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LivemigError } from '../../src/errors.js';
-import { StatePersistence, type Scheduler } from '../../src/migrations/persistence.js';
+import { StatePersistence, type Scheduler } from '../../src/records/persistence.js';
 import {
   decodeState,
   encodeState,
@@ -15,7 +15,7 @@ import {
   writeStateFile,
   type FileOps,
   type StateFileContent,
-} from '../../src/migrations/state-file.js';
+} from '../../src/records/state-file.js';
 import { captureLogger, recordEnded } from './tracker-scenarios.js';
 
 const NOW = 1_800_000_000_000;

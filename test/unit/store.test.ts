@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { MigrationRecord } from '../../src/migrations/record.js';
-import { MigrationStore } from '../../src/migrations/store.js';
+import type { MigrationRecord } from '../../src/records/record.js';
+import { MigrationStore } from '../../src/records/store.js';
 import { FakeClock, recordEnded as record } from './tracker-scenarios.js';
 
 const HOUR = 3_600_000;

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { DESTINATION_GRACE_MS } from '../../src/migrations/outcome.js';
+import { DESTINATION_GRACE_MS } from '../../src/tracker/outcome.js';
 import { describe, expect, it } from 'vitest';
 import {
   A,

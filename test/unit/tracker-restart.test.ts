@@ -2,8 +2,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { persistState, type Scheduler } from '../../src/migrations/persistence.js';
-import { readStateFile } from '../../src/migrations/state-file.js';
+import { persistState, type Scheduler } from '../../src/records/persistence.js';
+import { readStateFile } from '../../src/records/state-file.js';
 import {
   A,
   B,

@@ -8,13 +8,13 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { Clock } from '../../src/clock.js';
 import type { Logger } from '../../src/log.js';
-import type { MigrationRecord } from '../../src/migrations/record.js';
-import { MigrationStore } from '../../src/migrations/store.js';
-import { MigrationTracker, type TrackerTimeouts } from '../../src/migrations/tracker.js';
-import type { TrackerSnapshot } from '../../src/migrations/tracker-state.js';
+import type { MigrationRecord } from '../../src/records/record.js';
+import { MigrationStore } from '../../src/records/store.js';
+import { MigrationTracker, type TrackerTimeouts } from '../../src/tracker/tracker.js';
+import type { TrackerSnapshot } from '../../src/records/tracker-snapshot.js';
 import type { MonitorRef, Observation } from '../../src/observations.js';
 import { parseQueryMigrate } from '../../src/sources/qmp/parse.js';
-import type { MigrationInfo, QmpEvent } from '../../src/sources/qmp/types.js';
+import type { MigrationInfo, QmpEvent } from '../../src/qemu/types.js';
 
 const FIXTURES = new URL('../fixtures/qmp/', import.meta.url);
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ActiveMigration, MigrationRecord } from '../../src/migrations/record.js';
-import { DESTINATION_GRACE_MS } from '../../src/migrations/outcome.js';
+import type { ActiveMigration, MigrationRecord } from '../../src/records/record.js';
+import { DESTINATION_GRACE_MS } from '../../src/tracker/outcome.js';
 import {
   A,
   B,

@@ -1,4 +1,4 @@
-import type { MigrationRecord } from '../../migrations/record.js';
+import type { MigrationRecord } from '../../records/record.js';
 import type { LabVmSpec } from '../engine.js';
 import type { LabMeasurement } from '../report/results.js';
 

@@ -5,7 +5,7 @@
  * outside the oslo.log layout `unparseable`. Never throws.
  */
 import { parseOsloLine, type OsloLevel } from './oslo-line.js';
-import type { TimeZone } from './timezone.js';
+import type { TimeZone } from '../../config/timezone.js';
 
 export const LIFECYCLE_STATES = ['Started', 'Stopped', 'Paused', 'Resumed', 'Suspended', 'Postcopy started', 'Migration completed'] as const;
 export type LifecycleState = (typeof LIFECYCLE_STATES)[number];

@@ -10,7 +10,7 @@
  * (`... ERROR LOGGER [instance: UUID] Traceback ...`, Juno: level TRACE): they come back as
  * `continuation` so they are never taken for events. Pure: text in, record out, never throws.
  */
-import type { TimeZone } from './timezone.js';
+import type { TimeZone } from '../../config/timezone.js';
 
 export type OsloLevel = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL' | 'AUDIT' | 'TRACE';
 

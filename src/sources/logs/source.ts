@@ -15,10 +15,10 @@ import { parseLibvirtLine } from './libvirt-parse.js';
 import { LineScanner, NOVA_MARKERS, type ScanCounts, type ScannedLine } from './line-scanner.js';
 import { parseNovaLine, type NovaLogEvent } from './nova-parse.js';
 import { parseOsloStamp } from './oslo-line.js';
-import { parseTimeZone, type TimeZone } from './timezone.js';
-import type { LogFileConfig, LogKind } from './types.js';
+import { parseTimeZone, type TimeZone } from '../../config/timezone.js';
+import type { LogFileConfig, LogKind } from '../../config/log-files.js';
 
-export { LOG_KINDS, type LogKind, type LogFileConfig } from './types.js';
+export { LOG_KINDS, type LogKind, type LogFileConfig } from '../../config/log-files.js';
 
 /** Events of libvirt's per-domain log (the `event` label of livemig_log_lines_matched_total). */
 export const LIBVIRT_EVENT_KINDS = ['qemu-start', 'qemu-incoming', 'qemu-shutdown'] as const;

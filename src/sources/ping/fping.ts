@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Backoff } from '../../backoff.js';
 import type { Clock } from '../../clock.js';
 import { LivemigError } from '../../errors.js';
+import { netnsExec } from '../../hosts/netns.js';
 import { LineSplitter, type LineFrame } from '../qmp/framing.js';
 import { BatchedOutput } from './batched-output.js';
 import { parseFpingLine, type FpingLine } from './parse.js';
@@ -60,10 +61,12 @@ export function fpingArgs(settings: FpingSettings, addresses: readonly string[])
   return [...args, '--', ...addresses];
 }
 
+/** fping runs on this machine only (hosts/host.ts says why); in a namespace through the hosts' one `ip netns exec`. */
 export function fpingCommand(settings: FpingSettings, addresses: readonly string[]): { command: string; args: string[] } {
   const args = fpingArgs(settings, addresses);
   if (settings.netns === undefined) return { command: settings.binary, args };
-  return { command: settings.ipBinary ?? 'ip', args: ['netns', 'exec', settings.netns, settings.binary, ...args] };
+  const [command, ...rest] = netnsExec(settings.netns, [settings.binary, ...args], settings.ipBinary) as [string, ...string[]];
+  return { command, args: rest };
 }
 
 /** How a process ended, for exitError. */

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { LivemigError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { QmpFramer, excerpt, isPlainObject, type QmpFrame } from './framing.js';
-import type { QmpEvent, QmpGreeting } from './types.js';
+import type { QmpEvent, QmpGreeting } from '../../qemu/types.js';
 
 export interface QmpSessionEvents {
   /** An asynchronous QMP event (MIGRATION, STOP, RESUME ...). */

@@ -1,13 +1,13 @@
 /**
- * Finds the running libvirt domains of this host so that, without a config, every local VM is
+ * Finds the running libvirt domains of a host so that, without a config, every VM there is
  * watched through `virsh qemu-monitor-command`. Domains that appear are added, those that go
  * (a source domain after its migration) are removed.
  */
-import { execFile } from 'node:child_process';
 import type { VmConfig } from '../../config/schema.js';
 import { errorMessage, livemigError } from '../../errors.js';
+import type { Host } from '../../hosts/host.js';
 import type { Logger } from '../../log.js';
-import { describeQmpEndpoint, type QmpEndpoint } from './types.js';
+import { describeQmpEndpoint, type QmpEndpoint } from '../../qemu/types.js';
 
 /** Parses `virsh list --name`: one domain name per line, a blank line at the end. */
 export function parseDomainList(text: string): string[] {
@@ -24,19 +24,22 @@ export function domainsToVms(domains: readonly string[], host: string, virshPath
   });
 }
 
-export function listDomains(virshPath: string, uri: string, timeoutMs: number): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    execFile(virshPath, ['-c', uri, 'list', '--name'], { timeout: timeoutMs }, (err, stdout, stderr) => {
-      if (err) reject(livemigError('LME_VIRSH_FAILED', `-c ${uri} list --name`, stderr.trim() || errorMessage(err)));
-      else resolve(parseDomainList(stdout));
-    });
-  });
+export async function listDomains(host: Host, virshPath: string, uri: string, timeoutMs: number): Promise<string[]> {
+  const what = `-c ${uri} list --name`;
+  let result;
+  try {
+    result = await host.exec([virshPath, '-c', uri, 'list', '--name'], { timeoutMs });
+  } catch (err) {
+    throw livemigError('LME_VIRSH_FAILED', what, errorMessage(err));
+  }
+  if (result.code !== 0) throw livemigError('LME_VIRSH_FAILED', what, result.stderr.trim() || `exit status ${result.code ?? result.signal}`);
+  return parseDomainList(result.stdout.toString('utf8'));
 }
 
 export interface DiscoveryOptions {
   virshPath: string;
   uri: string;
-  host: string;
+  host: Host;
   intervalMs: number;
   timeoutMs: number;
   logger: Logger;
@@ -71,7 +74,7 @@ export class LibvirtDiscovery {
     if (this.stopped) return;
     const { virshPath, uri, host, logger } = this.options;
     try {
-      const domains = await listDomains(virshPath, uri, this.options.timeoutMs);
+      const domains = await listDomains(host, virshPath, uri, this.options.timeoutMs);
       const signature = domains.join('\n');
       if (signature !== this.known) {
         logger.info({ uri, domains }, domains.length ? 'watching libvirt domains' : 'libvirt has no running domains');
@@ -80,7 +83,7 @@ export class LibvirtDiscovery {
       if (this.lastError) logger.info({ uri }, 'libvirt reachable again');
       this.lastError = null;
       this.options.onHealth(true);
-      await this.options.onDomains(domainsToVms(domains, host, virshPath, uri));
+      await this.options.onDomains(domainsToVms(domains, host.name, virshPath, uri));
     } catch (err) {
       const message = errorMessage(err);
       if (message !== this.lastError) logger.warn({ uri, err: message }, 'cannot list libvirt domains');

@@ -4,7 +4,7 @@ import { LivemigError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { QmpSession } from './client.js';
 import { describeQmpEndpoint, isQemuGone, openQmpSession, type OpenQmpSessionOptions } from './transports.js';
-import type { QmpEndpoint, QmpEvent } from './types.js';
+import type { QmpEndpoint, QmpEvent } from '../../qemu/types.js';
 
 export interface QmpMonitorEvents {
   up: [session: QmpSession];

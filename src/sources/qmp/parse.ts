@@ -1,12 +1,6 @@
 import { LivemigError } from '../../errors.js';
 import { describeJsonType, excerpt, isPlainObject } from './framing.js';
-import { MIGRATION_STATUSES, RAM_FIELDS, type KnownMigrationStatus, type MigrationInfo, type RamStats } from './types.js';
-
-const KNOWN_STATUSES: ReadonlySet<string> = new Set(MIGRATION_STATUSES);
-
-export function isKnownStatus(status: string): status is KnownMigrationStatus {
-  return KNOWN_STATUSES.has(status);
-}
+import { RAM_FIELDS, type MigrationInfo, type RamStats } from '../../qemu/types.js';
 
 /** Top-level millisecond fields of query-migrate and where they go in MigrationInfo. */
 const TIME_FIELDS = [

@@ -5,12 +5,12 @@
  */
 import type { Clock } from '../../clock.js';
 import type { VmConfig } from '../../config/schema.js';
-import { errorMessage, LivemigError } from '../../errors.js';
+import { errorMessage, LivemigError, type SourceErrorReason } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import type { SourceErrorReason } from '../../metrics/catalogue.js';
 import type { MonitorRef, Observation } from '../../observations.js';
 import { parseQueryMigrate } from './parse.js';
-import { describeQmpEndpoint, type MigrationInfo, type QmpEndpoint, type QmpEvent } from './types.js';
+import { isInProgress } from '../../qemu/status.js';
+import { describeQmpEndpoint, type MigrationInfo, type QmpEndpoint, type QmpEvent } from '../../qemu/types.js';
 
 /** What the source needs of a monitor connection (QmpMonitor implements it). */
 export interface MonitorHandle {
@@ -26,26 +26,6 @@ export interface MonitorHandle {
 
 /** `host`: the name of the host the monitor lives on (config `monitors[].host`). */
 export type MonitorFactory = (endpoint: QmpEndpoint, target: string, host: string) => MonitorHandle;
-
-/** QEMU statuses during which a migration is under way and the VM is polled fast. */
-const IN_PROGRESS = new Set([
-  'setup',
-  'active',
-  'cancelling',
-  'pre-switchover',
-  'device',
-  'wait-unplug',
-  'postcopy-device',
-  'postcopy-active',
-  'postcopy-paused',
-  'postcopy-recover-setup',
-  'postcopy-recover',
-  'colo',
-]);
-
-export function isInProgress(status: string): boolean {
-  return IN_PROGRESS.has(status);
-}
 
 export interface MonitorState {
   ref: MonitorRef;

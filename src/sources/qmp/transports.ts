@@ -1,10 +1,10 @@
-import { createConnection, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { LivemigError, errorMessage } from '../../errors.js';
 import type { Host } from '../../hosts/host.js';
 import { OPEN_CONNECT_FAILED, channelOpenReason } from '../../hosts/channel-open.js';
+import { thisMachine } from '../../hosts/local.js';
 import { QmpStreamClient, type QmpSession, type QmpStreamOptions } from './client.js';
-import { describeQmpEndpoint, type QmpEndpoint } from './types.js';
+import { describeQmpEndpoint, type QmpEndpoint } from '../../qemu/types.js';
 
 export { describeQmpEndpoint };
 import { VirshError, VirshQmpSession } from './virsh.js';
@@ -15,9 +15,10 @@ export interface OpenQmpSessionOptions extends Omit<QmpStreamOptions, 'handshake
   /** Covers everything up to a ready session: socket connect, greeting and capabilities (or virsh's first command). */
   connectTimeoutMs?: number;
   /**
-   * The host the monitor lives on. A unix socket or TCP address is then opened through it (over
-   * SSH: a forwarded stream-local or direct-tcpip channel, so `tcp:127.0.0.1:PORT` is the remote
-   * machine's loopback) and virsh runs there. Without it, this machine.
+   * The host the monitor lives on: its unix socket or TCP address is opened through it (over SSH:
+   * a forwarded stream-local or direct-tcpip channel, so `tcp:127.0.0.1:PORT` is the remote
+   * machine's loopback; in a network namespace, that namespace's) and virsh runs there.
+   * Default: this machine.
    */
   host?: Host;
 }
@@ -30,42 +31,19 @@ export async function openQmpSession(endpoint: QmpEndpoint, options: OpenQmpSess
   const target = describeQmpEndpoint(endpoint);
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const deadline = Date.now() + connectTimeoutMs;
+  const host = options.host ?? thisMachine();
   try {
     if (endpoint.kind === 'virsh') {
-      const { commandTimeoutMs, logger, host } = options;
-      return await VirshQmpSession.open(endpoint, { commandTimeoutMs, logger, probeTimeoutMs: connectTimeoutMs, ...(host ? { host } : {}) });
+      const { commandTimeoutMs, logger } = options;
+      return await VirshQmpSession.open(endpoint, { commandTimeoutMs, logger, probeTimeoutMs: connectTimeoutMs, host });
     }
-    const { host } = options;
-    const socket = host
-      ? await connectThroughHost(endpoint.kind === 'unix' ? host.connectUnix(endpoint.path) : host.connectTcp(endpoint.host, endpoint.port), target, connectTimeoutMs)
-      : await connectSocket(endpoint, target, connectTimeoutMs);
+    const opening = endpoint.kind === 'unix' ? host.connectUnix(endpoint.path) : host.connectTcp(endpoint.host, endpoint.port);
+    const socket = await connectThroughHost(opening, target, connectTimeoutMs);
     const handshakeTimeoutMs = Math.max(1, deadline - Date.now());
     return await QmpStreamClient.open(socket, target, { ...options, handshakeTimeoutMs });
   } catch (err) {
     throw new LivemigError('LME_QMP_CONNECT', [target, errorMessage(err)], { cause: err });
   }
-}
-
-function connectSocket(endpoint: Exclude<QmpEndpoint, { kind: 'virsh' }>, target: string, timeoutMs: number): Promise<Socket> {
-  const socket =
-    endpoint.kind === 'unix' ? createConnection({ path: endpoint.path }) : createConnection({ host: endpoint.host, port: endpoint.port });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new LivemigError('LME_QMP_TIMEOUT', ['(connect)', target, timeoutMs]));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.removeListener('error', onError);
-      resolve(socket);
-    });
-    const onError = (err: Error): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(err);
-    };
-    socket.once('error', onError);
-  });
 }
 
 async function connectThroughHost(opening: Promise<Duplex>, target: string, timeoutMs: number): Promise<Duplex> {

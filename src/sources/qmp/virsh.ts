@@ -1,7 +1,7 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { LivemigError } from '../../errors.js';
 import type { Host, HostProcess } from '../../hosts/host.js';
+import { thisMachine } from '../../hosts/local.js';
 import type { Logger } from '../../log.js';
 import {
   DEFAULT_COMMAND_TIMEOUT_MS,
@@ -11,13 +11,13 @@ import {
   type QmpSessionEvents,
 } from './client.js';
 import { LineSplitter, excerpt, isPlainObject } from './framing.js';
-import { describeQmpEndpoint, type QmpEvent } from './types.js';
+import { describeQmpEndpoint, type QmpEvent } from '../../qemu/types.js';
 
 /**
  * QMP through libvirt, for domains whose monitor socket belongs to libvirtd. Each command is one
  * `virsh qemu-monitor-command` run; events come from one long-running `virsh qemu-monitor-event`.
- * virsh is always run with an argument array, never through a shell: a domain name may hold
- * spaces, quotes or a leading dash.
+ * virsh is always run with an argument array, never through a local shell (over SSH each argument
+ * is quoted for the remote one): a domain name may hold spaces, quotes or a leading dash.
  */
 
 export interface VirshTarget {
@@ -31,15 +31,13 @@ export interface VirshQmpOptions {
   /** Time allowed for the first command, which proves the domain is there. */
   probeTimeoutMs?: number;
   logger?: Logger;
-  /** Run virsh on this host (over SSH, each argument quoted for the remote shell); default: here. */
+  /** Run virsh on this host; default: this machine. */
   host?: Host;
 }
 
 /** virsh's stderr when the domain has gone (migrated away, destroyed) or its QEMU stopped. */
 const DOMAIN_GONE = /failed to get domain|domain not found|domain is not running/i;
 const STDERR_KEEP_CHARS = 2000;
-const MAX_REPLY_BYTES = 64 * 1024 * 1024;
-const EVENT_STREAM_KILL_GRACE_MS = 2000;
 
 /** virsh failed (non-zero exit, or could not be run); carries what virsh said. */
 export class VirshError extends LivemigError {
@@ -80,11 +78,10 @@ export class VirshQmpSession extends EventEmitter<QmpSessionEvents> implements Q
   readonly target: string;
   private readonly commandTimeoutMs: number;
   private readonly logger: Logger | undefined;
-  private readonly inFlight = new Set<AbortController>();
-  private eventStream: ChildProcess | HostProcess | undefined;
+  private eventStream: HostProcess | undefined;
   private eventStreamExited: Promise<void> = Promise.resolve();
   private closeReason: Error | undefined;
-  private readonly host: Host | undefined;
+  private readonly host: Host;
 
   /** Starts the event stream, then proves the domain answers (query-status) before resolving. */
   static async open(target: VirshTarget, options: VirshQmpOptions = {}): Promise<VirshQmpSession> {
@@ -107,13 +104,12 @@ export class VirshQmpSession extends EventEmitter<QmpSessionEvents> implements Q
     this.target = virshTargetName(virsh);
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.logger = options.logger;
-    this.host = options.host;
+    this.host = options.host ?? thisMachine();
   }
 
-  /** PID of the `virsh qemu-monitor-event` process while it runs. */
+  /** PID of the `virsh qemu-monitor-event` process while it runs (on this machine). */
   get eventStreamPid(): number | undefined {
-    const stream = this.eventStream;
-    return stream && 'exitCode' in stream ? stream.pid : undefined;
+    return this.eventStream?.pid;
   }
 
   async execute<T = unknown>(command: string, args?: Record<string, unknown>, timeoutMs?: number): Promise<T> {
@@ -121,7 +117,7 @@ export class VirshQmpSession extends EventEmitter<QmpSessionEvents> implements Q
     const request: Record<string, unknown> = { execute: command };
     if (args !== undefined) request.arguments = args;
     const limit = timeoutMs ?? this.commandTimeoutMs;
-    const stdout = await this.runMonitorCommand(command, request, limit);
+    const stdout = await this.runMonitorCommand(this.host, command, request, limit);
     return this.replyValue(command, stdout) as T;
   }
 
@@ -130,32 +126,7 @@ export class VirshQmpSession extends EventEmitter<QmpSessionEvents> implements Q
     await this.eventStreamExited;
   }
 
-  private runMonitorCommand(command: string, request: Record<string, unknown>, timeoutMs: number): Promise<string> {
-    if (this.host) return this.runMonitorCommandOn(this.host, command, request, timeoutMs);
-    const abort = new AbortController();
-    this.inFlight.add(abort);
-    const timeout = timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : 0;
-    return new Promise<string>((resolve, reject) => {
-      execFile(
-        this.virsh.virshPath,
-        monitorCommandArgs(this.virsh, request),
-        { timeout, killSignal: 'SIGKILL', maxBuffer: MAX_REPLY_BYTES, signal: abort.signal, encoding: 'utf8' },
-        (err, stdout, stderr) => {
-          this.inFlight.delete(abort);
-          if (!err) return resolve(stdout);
-          if (this.closeReason) return reject(this.closeReason);
-          if (err.killed && timeout > 0) return reject(new LivemigError('LME_QMP_TIMEOUT', [command, this.target, timeout]));
-          const failure = new VirshError(`qemu-monitor-command ${command} on domain ${JSON.stringify(this.virsh.domain)}`, stderr, err.code ?? null, {
-            cause: err,
-          });
-          if (failure.domainGone) this.shutDown(failure);
-          reject(failure);
-        },
-      );
-    });
-  }
-
-  private async runMonitorCommandOn(host: Host, command: string, request: Record<string, unknown>, timeoutMs: number): Promise<string> {
+  private async runMonitorCommand(host: Host, command: string, request: Record<string, unknown>, timeoutMs: number): Promise<string> {
     const timeout = timeoutMs > 0 && Number.isFinite(timeoutMs) ? timeoutMs : undefined;
     const what = `qemu-monitor-command ${command} on domain ${JSON.stringify(this.virsh.domain)}`;
     let result;
@@ -190,39 +161,7 @@ export class VirshQmpSession extends EventEmitter<QmpSessionEvents> implements Q
   }
 
   private startEventStream(): void {
-    if (this.host) return this.startEventStreamOn(this.host);
-    const child = spawn(this.virsh.virshPath, monitorEventArgs(this.virsh), { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.eventStream = child;
-    const lines = new LineSplitter();
-    let stderr = '';
-    let spawnError: NodeJS.ErrnoException | undefined;
-    child.stdout?.on('data', (chunk: Buffer) => {
-      for (const frame of lines.push(chunk)) {
-        if (frame.kind !== 'line' || frame.line.trim() === '') continue;
-        const event = parseVirshEventLine(frame.line, this.virsh.domain);
-        if (event) this.emit('event', event);
-        else this.logger?.debug({ target: this.target, line: excerpt(frame.line) }, 'virsh qemu-monitor-event line not understood');
-      }
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      if (stderr.length < STDERR_KEEP_CHARS) stderr += chunk.toString('utf8');
-    });
-    this.eventStreamExited = new Promise((resolve) => {
-      child.once('close', (code, signal) => {
-        this.eventStream = undefined;
-        const what = `qemu-monitor-event on domain ${JSON.stringify(this.virsh.domain)}`;
-        const exit = spawnError?.code ?? code ?? signal;
-        this.shutDown(new VirshError(what, stderr, exit, { cause: spawnError }));
-        resolve();
-      });
-    });
-    child.once('error', (err) => {
-      // Spawn failures (ENOENT, EACCES) come here; 'close' follows and ends the session.
-      spawnError = err;
-    });
-  }
-
-  private startEventStreamOn(host: Host): void {
+    const host = this.host;
     const proc = host.spawn([this.virsh.virshPath, ...monitorEventArgs(this.virsh)]);
     this.eventStream = proc;
     const lines = new LineSplitter();
@@ -238,27 +177,18 @@ export class VirshQmpSession extends EventEmitter<QmpSessionEvents> implements Q
     proc.stderr.on('data', (chunk: Buffer) => {
       if (stderr.length < STDERR_KEEP_CHARS) stderr += chunk.toString('utf8');
     });
-    this.eventStreamExited = proc.exited.then(({ code, signal }) => {
+    this.eventStreamExited = proc.exited.then(({ code, signal, error }) => {
       this.eventStream = undefined;
       const what = `qemu-monitor-event on domain ${JSON.stringify(this.virsh.domain)} on host ${host.name}`;
-      this.shutDown(new VirshError(what, stderr, code ?? signal));
+      this.shutDown(new VirshError(what, stderr, error ?? code ?? signal));
     });
   }
 
-  /** Ends the session once: stops the event stream, aborts commands in flight, emits 'close'. */
+  /** Ends the session once: stops the event stream, emits 'close' (a command in flight then rejects with the reason). */
   private shutDown(reason: Error): void {
     if (this.closeReason) return;
     this.closeReason = reason;
-    for (const abort of this.inFlight) abort.abort();
-    this.inFlight.clear();
-    const child = this.eventStream;
-    if (child && !('exitCode' in child)) {
-      child.kill();
-    } else if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const forceKill = setTimeout(() => child.kill('SIGKILL'), EVENT_STREAM_KILL_GRACE_MS);
-      child.once('close', () => clearTimeout(forceKill));
-    }
+    this.eventStream?.kill();
     this.emit('close', reason);
   }
 

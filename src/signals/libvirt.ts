@@ -1,0 +1,54 @@
+/** libvirt discovery: this host's running domains become watched VMs (QMP through virsh). */
+import { access, constants } from 'node:fs/promises';
+import { LibvirtDiscovery } from '../sources/qmp/libvirt-discovery.js';
+import { localHostName } from './local-host-name.js';
+import type { SignalFactory } from './signal.js';
+
+export const libvirtSignal: SignalFactory = ({ config, logger, hosts, vms, vmsChanged }) => {
+  const { libvirt } = config;
+  const host = localHostName(config);
+  let up: boolean | null = null;
+  let discovery: LibvirtDiscovery | null = null;
+  return {
+    name: 'libvirt',
+    start: async () => {
+      if (libvirt.discover === 'off') return;
+      if (libvirt.discover === 'auto' && !(await onPath(libvirt.virshPath))) {
+        logger.info({ virsh: libvirt.virshPath }, 'libvirt not found (no virsh on PATH): not watching libvirt domains');
+        return;
+      }
+      discovery = new LibvirtDiscovery({
+        virshPath: libvirt.virshPath,
+        uri: libvirt.uri,
+        host: hosts.get(host),
+        intervalMs: libvirt.discoverIntervalMs,
+        timeoutMs: config.polling.commandTimeoutMs * 5,
+        logger: logger.child({ component: 'libvirt' }),
+        onHealth: (ok) => (up = ok),
+        onDomains: async (domains) => {
+          vms.discover(domains);
+          await vmsChanged();
+        },
+      });
+      await discovery.start();
+    },
+    // The domains are listed again at the next interval.
+    reload: async () => {},
+    stop: async () => discovery?.stop(),
+    health: () => (up === null ? [] : [{ source: 'libvirt', host, up }]),
+    describe: () => `libvirt discovery: ${libvirt.discover}${discovery ? ` (${libvirt.uri})` : ' (inactive)'}`,
+  };
+};
+
+async function onPath(binary: string): Promise<boolean> {
+  const dirs = binary.includes('/') ? [''] : (process.env.PATH ?? '').split(':');
+  for (const dir of dirs) {
+    try {
+      await access(dir ? `${dir}/${binary}` : binary, constants.X_OK);
+      return true;
+    } catch {
+      // try the next directory
+    }
+  }
+  return false;
+}

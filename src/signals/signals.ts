@@ -1,0 +1,61 @@
+import type { SourceHealth } from '../metrics/exporter-metrics.js';
+import type { StateSections } from '../records/persistence.js';
+import type { ScrapeViews, Signal, SignalContext, SignalFactory } from './signal.js';
+
+/** The signals the config enables, built from their factories and handled alike. */
+export class Signals {
+  private readonly list: Signal[] = [];
+  private readonly stopping = new Set<string>();
+
+  /** Read across every signal; a signal's own views stay its own business. */
+  readonly views: ScrapeViews = {
+    monitors: () => this.list.flatMap((s) => [...(s.views?.monitors?.() ?? [])]),
+    pingTargets: () => this.list.flatMap((s) => [...(s.views?.pingTargets?.() ?? [])]),
+    currentOutages: () => new Map(this.list.flatMap((s) => [...(s.views?.currentOutages?.() ?? [])])),
+  };
+
+  /** Builds every signal before any starts, so that no signal's first read finds another half made. */
+  build(factories: readonly SignalFactory[], context: SignalContext): void {
+    for (const factory of factories) {
+      const signal = factory(context);
+      if (signal) this.list.push(signal);
+    }
+  }
+
+  /** One after the other, in the order of the factories. */
+  async start(): Promise<void> {
+    for (const signal of this.list) await signal.start();
+  }
+
+  async reload(): Promise<void> {
+    for (const signal of this.list) await signal.reload();
+  }
+
+  /** Stops them all at once. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.list.map(async (signal) => {
+        this.stopping.add(signal.name);
+        await signal.stop();
+        this.stopping.delete(signal.name);
+      }),
+    );
+  }
+
+  /** Names of the signals whose stop() has not finished. */
+  stillStopping(): string[] {
+    return [...this.stopping];
+  }
+
+  health(): SourceHealth[] {
+    return this.list.flatMap((s) => s.health());
+  }
+
+  describe(): string[] {
+    return this.list.flatMap((s) => (s.describe ? [s.describe()] : []));
+  }
+
+  saved(): StateSections {
+    return Object.assign({}, ...this.list.map((s) => s.saved?.() ?? {})) as StateSections;
+  }
+}
