@@ -234,4 +234,25 @@ describe('NovaEnricher: into the records', () => {
     attribution.tick();
     expect(store.size).toBe(0);
   });
+
+  it("the destination's lines read after the source's closing line still reach the record the tracker closed", () => {
+    const clock = new FakeClock(at('2026-03-10T12:36:00Z'));
+    const store = new MigrationStore({ maxRecords: 100, maxAgeMs: 365 * 86_400_000, clock });
+    const enricher = new NovaEnricher({
+      clock,
+      store,
+      logger,
+      labelsOf: () => ({}),
+      isMigrating: () => false,
+      patch: (id, section) => store.patch(id, section),
+      closeUnstored: (r) => store.add(r),
+    });
+    const qmp = recordEnded('web-1', at('2026-03-10T12:34:51.900Z'), at('2026-03-10T12:35:09.250Z'));
+    store.add(qmp);
+    const machine = new NovaMigrations((u) => (u === UUID ? 'web-1' : undefined), (m) => enricher.novaClosed(m, 20_000));
+    // Each host's log is read on its own: here the source's whole log first, its success line included.
+    for (const e of [...events('nova-compute.33.0-2026.1.src.log', 'compute-1'), ...events('nova-compute.33.0-2026.1.dst.log', 'compute-2')]) machine.observe(e);
+    expect(store.get(qmp.id)?.nova).toMatchObject({ sourceHost: 'compute-1', destinationHost: 'compute-2', result: 'completed' });
+    expect(store.size).toBe(1);
+  });
 });

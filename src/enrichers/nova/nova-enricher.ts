@@ -36,8 +36,13 @@ export class NovaEnricher implements Enricher {
 
   constructor(private readonly options: NovaEnricherOptions) {}
 
-  /** nova's migration closed: attach it to the tracker's record, or wait for that record. */
+  /**
+   * nova's migration closed, or a late line (another host's log is read on its own) added to it
+   * since: attach it to the tracker's record, or wait for that record.
+   */
   novaClosed(migration: NovaMigration, graceMs: number): void {
+    // A migration already waiting is the same object: it will be attached as it is then.
+    if (this.pending.some((p) => p.migration === migration)) return;
     const record = this.matchingRecord(migration.vm, migration.figures);
     if (record) {
       this.attach(record, migration.figures);
@@ -82,7 +87,8 @@ export class NovaEnricher implements Enricher {
   }
 
   private attach(record: MigrationRecord, nova: NovaFigures): void {
-    this.options.patch(record.id, { nova });
+    // A copy: the record must not change behind the store's back when a late line comes.
+    this.options.patch(record.id, { nova: structuredClone(nova) });
   }
 }
 

@@ -6,8 +6,9 @@
  *
  * A migration opens on its first migration line (lifecycle lines alone never open one: a reboot
  * logs Stopped/Started too) and closes on success, failure, abort or cancel: `onClosed` is told
- * then. It stays `lingerMs` (log time) longer to take the lines that come after into the same
- * figures object (Juno logs a failure twice; the destination's post step may come last).
+ * then, and again whenever a later line changes its figures. It stays `lingerMs` (log time)
+ * longer to take the lines that come after (Juno logs a failure twice; the destination's post
+ * step may come last).
  * A new request id opens a new migration.
  */
 import type { LogEvent } from '../../sources/logs/source.js';
@@ -98,7 +99,14 @@ export class NovaMigrations {
       }
       return;
     }
-    this.apply(m, event.host, line.timeMs, line.requestId, e);
+    this.applyAndRetell(m, () => this.apply(m, event.host, line.timeMs, line.requestId, e));
+  }
+
+  /** Applies a line; a closed migration whose figures it changed is told again. */
+  private applyAndRetell(m: NovaMigration, apply: () => void): void {
+    const before = m.closed ? JSON.stringify(m.figures) : null;
+    apply();
+    if (before !== null && JSON.stringify(m.figures) !== before) this.onClosed(m);
   }
 
   /** Closes migrations whose last line is older than `staleMs` (log time vs `nowMs`): nova never logged their end. */
@@ -213,7 +221,10 @@ export class NovaMigrations {
 
   private observeLibvirt(vm: string, event: Extract<LogEvent, { source: 'libvirt-qemu' }>): void {
     const m = this.open.get(vm);
-    if (!m) return;
+    if (m) this.applyAndRetell(m, () => this.applyLibvirt(m, event));
+  }
+
+  private applyLibvirt(m: NovaMigration, event: Extract<LogEvent, { source: 'libvirt-qemu' }>): void {
     const f = m.figures;
     if (event.event === 'qemu-incoming') {
       f.destinationHost ??= event.host;
