@@ -29,6 +29,7 @@ export const ERRORS = {
   LME_PING_EXITED: 'fping %s exited (%s): %s',
   LME_LAB_NEEDS_ROOT: 'the lab needs root to %s: %s',
   LME_LAB_NETWORK: 'lab network %s: %s',
+  LME_LAB_LIBVIRTD: 'lab libvirtd %s: %s',
   LME_LAB_PROBE: 'lab probe %s: %s',
   LME_HOST_EXEC: 'host %s: command %s failed: %s',
   LME_HOST_CONFIG: 'host %s: %s',

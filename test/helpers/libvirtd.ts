@@ -1,8 +1,10 @@
 import { execFile } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { promisify } from 'node:util';
+import { canConnect, isAlive } from '../../src/lab/libvirt-daemons.js';
+
+export { canConnect, isAlive };
 
 export const run = promisify(execFile);
 export const LIBVIRT_URI = 'qemu:///system';
@@ -13,32 +15,11 @@ export function virsh(...args: string[]): Promise<{ stdout: string; stderr: stri
   return run('virsh', ['-c', LIBVIRT_URI, ...args]);
 }
 
-export function canConnect(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ path });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 export async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** A daemonized process becomes a zombie until PID 1 reaps it; a zombie counts as gone. */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * The libvirt RPC client against real libvirt 9.0 daemons: the machine's own read-only socket
- * (found without configuration), and a private libvirtd (test/helpers/private-libvirtd.ts) for
+ * (found without configuration), and a private libvirtd (LibvirtDaemon, src/lab/libvirt-daemons.ts) for
  * everything that creates domains or restarts the daemon, so that other users of the shared
  * daemon are never disturbed and a restart of theirs never breaks this file.
  * LME_CAPTURE_LIBVIRT=1 writes the packets the unit tests replay to test/fixtures/libvirt/.
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalHost } from '../../src/hosts/local.js';
+import { LibvirtDaemon } from '../../src/lab/libvirt-daemons.js';
 import { LibvirtClient } from '../../src/sources/libvirt/client.js';
 import type { DomainEvent, JobCompletedEvent, LifecycleEvent } from '../../src/sources/libvirt/events.js';
 import { decodePacket } from '../../src/sources/libvirt/packet.js';
@@ -20,7 +21,6 @@ import { openLibvirt, READ_ONLY_SOCKETS } from '../../src/sources/libvirt/socket
 import { encode, read, type DomainRef } from '../../src/sources/libvirt/wire.js';
 import { missingTools, needsRoot, requireCapability, requireEnvironment } from '../helpers/env.js';
 import { canConnect, domainXml, run, waitFor } from '../helpers/libvirtd.js';
-import { PrivateLibvirtd } from '../helpers/private-libvirtd.js';
 import { TestSshd } from '../helpers/sshd.js';
 
 const FIXTURES = new URL('../fixtures/libvirt/', import.meta.url);
@@ -95,10 +95,10 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
 
   it("asks polkit for a user that is not root (AUTH_LIST, then AUTH_POLKIT) and reports libvirt's refusal", async (ctx) => {
     requireCapability(ctx, missingTools('runuser'));
-    const polkitDaemon = await PrivateLibvirtd.start('polkit');
+    const polkitDaemon = await LibvirtDaemon.start({ network: { kind: 'new' }, readOnlyAuth: 'polkit' });
     try {
       chmodSync(polkitDaemon.dir, 0o755);
-      chmodSync(join(polkitDaemon.dir, 'sock'), 0o755);
+      chmodSync(join(polkitDaemon.dir, 'run'), 0o755);
       const script = new URL('../helpers/libvirt-open.ts', import.meta.url).pathname;
       const { stdout } = await run('runuser', ['-u', 'nobody', '--', process.execPath, '--import', 'tsx', script, polkitDaemon.roSocket], {
         cwd: new URL('../..', import.meta.url).pathname,
@@ -116,7 +116,7 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
   }, 60_000);
 
   describe('on a private libvirtd', () => {
-    let daemon: PrivateLibvirtd;
+    let daemon: LibvirtDaemon;
     let client: LibvirtClient;
     let events: EventLog;
     const capture = new Capture();
@@ -129,7 +129,7 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
 
     beforeAll(async () => {
       mkdirSync(workDir, { recursive: true, mode: 0o755 });
-      daemon = await PrivateLibvirtd.start();
+      daemon = await LibvirtDaemon.start({ network: { kind: 'new' } });
       client = await LibvirtClient.open(await host.connectUnix(daemon.roSocket), `unix:${daemon.roSocket}`, { tap: capture.tap });
       events = new EventLog(client);
       for (const event of ['LIFECYCLE', 'MIGRATION_ITERATION', 'JOB_COMPLETED'] as const) await client.registerDomainEvent(event);
