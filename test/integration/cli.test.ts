@@ -1,10 +1,20 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp as makeTempDir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/exporter-process.js';
 
+const tempDirs: string[] = [];
+/** A temporary directory, removed after the file's tests. */
+async function mkdtemp(prefix: string): Promise<string> {
+  const dir = await makeTempDir(prefix);
+  tempDirs.push(dir);
+  return dir;
+}
+
 describe('livemig-exporter CLI', () => {
+  afterAll(() => Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true }))));
+
   it('check-config accepts a valid file with exit 0', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'lme-cli-'));
     const file = join(dir, 'ok.yml');

@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -108,6 +108,7 @@ describe('config', () => {
     await expect(loadConfigFile(join(dir, 'nope.yml'))).rejects.toThrow(/cannot read config file .*nope\.yml: ENOENT/);
     await writeFile(join(dir, 'ok.yml'), GOOD);
     await expect(loadConfigFile(join(dir, 'ok.yml'))).resolves.toMatchObject({ stateFile: '/tmp/state.json' });
+    await rm(dir, { recursive: true });
   });
 });
 
