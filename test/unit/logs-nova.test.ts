@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { NovaEnricher } from '../../src/enrichers/nova/nova-enricher.js';
-import { NovaMigrations } from '../../src/enrichers/nova/nova-migrations.js';
+import { destinationOfUri, NovaMigrations } from '../../src/enrichers/nova/nova-migrations.js';
 import type { NovaMigration } from '../../src/records/record.js';
 import { novaRecord } from '../../src/enrichers/nova/nova-record.js';
 import { migrationRecordSchema } from '../../src/records/record-schema.js';
@@ -87,7 +87,8 @@ describe('nova migrations from the 2026.1 source and destination logs', () => {
       source: { host: 'compute-1', monitor: 'nova-compute log' },
       destination: { host: 'compute-2', monitor: 'nova-compute log' },
       result: 'completed',
-      // 2 GiB processed of 4 GiB before the switch: not one full pass
+      // The completion timeout (a force-complete) came before the switch, and 2 GiB of 4 GiB
+      // were processed by then: not one full pass
       mode: 'postcopy',
       durationSeconds: { value: 17.6 },
     });
@@ -98,6 +99,39 @@ describe('nova migrations from the 2026.1 source and destination logs', () => {
 });
 
 describe('nova migrations of older releases and failures', () => {
+  it.each([
+    ['nova-compute.18.0-rocky.src.log', '2018-09-10T14:00:00Z'],
+    ['nova-compute.20.0-train.hybrid.src.log', '2019-12-02T08:00:00Z'],
+    ['nova-compute.33.0-2026.1.hybrid.src.log', '2026-03-10T13:00:00Z'],
+  ])('%s: nova switched to post-copy with no force-complete before it, so after a full pass: hybrid from the logs alone', (fixture, later) => {
+    const { closed, machine } = run(events(fixture, 'compute-1'));
+    machine.expire(at(later), 3_600_000);
+    expect(closed).toHaveLength(1);
+    const record = novaRecord('web-1', {}, closed[0]!.figures)!;
+    expect(record.postcopyAt?.evidence).toContain('nova-compute log on compute-1');
+    expect(record.mode).toBe('hybrid');
+  });
+
+  it('a failure naming the destination\'s libvirt URI gives the destination', () => {
+    const line = '2019-12-02 07:45:09.120 1123 ERROR nova.virt.libvirt.driver [req-6f0e2a1b-3c4d-4e5f-8a9b-0c1d2e3f4a5b 8f3e9a7c2b1d4e6f8a9b0c1d2e3f4a5b 4a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d - default default] [instance: 0b5c7d3e-4f1a-4c2b-9e8d-7a6b5c4d3e2f] Live Migration failure: operation failed: Failed to connect to remote libvirt URI qemu+tcp://compute-2/system: Cannot recv data: Connection reset by peer';
+    const parsed = parseNovaLine(line, UTC);
+    expect(parsed.kind).toBe('event');
+    const evs = [...events('nova-compute.20.0-train.src.log', 'compute-1').slice(0, 2), { source: 'nova-compute' as const, host: 'compute-1', path: '/var/log/nova/nova-compute.log', line: parsed as Extract<typeof parsed, { kind: 'event' }> }];
+    const { closed } = run(evs);
+    expect(closed[0]!.figures).toMatchObject({ result: 'failed', destinationName: 'compute-2' });
+    expect(novaRecord('web-1', {}, closed[0]!.figures)?.destination?.host).toBe('compute-2');
+  });
+
+  it.each([
+    ['Failed to connect to remote libvirt URI qemu+tcp://compute-2/system: x', 'compute-2'],
+    ['unable to connect to server at qemu+ssh://nova@10.0.0.7/system?keyfile=k', '10.0.0.7'],
+    ['Failed to connect to remote libvirt URI qemu+tls://[fd00::7]:16514/system', '[fd00::7]'],
+    ['operation failed: migration job: unexpectedly failed', null],
+    ['cannot open qemu:///system', null],
+  ])('destinationOfUri(%j) is %j', (reason, host) => {
+    expect(destinationOfUri(reason)).toBe(host);
+  });
+
   it('Juno: failure logged twice (driver, manager) and a traceback: one failed migration with the reason', () => {
     const { closed, machine } = run(events('nova-compute.2014.2-juno.src.log', 'compute-1'));
     machine.expire(at('2014-11-03T09:00:00Z'), 3_600_000);

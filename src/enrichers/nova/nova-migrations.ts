@@ -182,6 +182,7 @@ export class NovaMigrations {
         break;
       case 'failure':
         f.failure ??= e.reason;
+        f.destinationName ??= destinationOfUri(e.reason);
         this.close(m, 'failed', evidence(host, timeMs, 'failure'), timeMs);
         break;
       case 'aborted':
@@ -277,4 +278,12 @@ export function evidence(host: string, timeMs: number, what: string): string {
 
 function libvirtEvidence(host: string, timeMs: number, what: string): string {
   return `libvirt qemu log on ${host}, line at ${new Date(timeMs).toISOString()}: ${what}`;
+}
+
+/**
+ * The host of the destination's libvirt URI when a failure names it (`Failed to connect to remote
+ * libvirt URI qemu+tcp://compute-2/system: ...`), else null. `qemu:///system` names no host.
+ */
+export function destinationOfUri(reason: string): string | null {
+  return /\b(?:qemu|kvm)(?:\+[a-z]+)?:\/\/(?:[^@/\s]*@)?(\[[^\]\s]+\]|[^/:?\s]+)/.exec(reason)?.[1] ?? null;
 }

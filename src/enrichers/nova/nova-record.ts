@@ -57,12 +57,17 @@ export function novaRecord(vm: string, labels: Record<string, string>, nova: Nov
 }
 
 /**
- * Post-copy when nova switched; hybrid when a progress line before the switch shows at least the
- * guest's memory size processed (one full pre-copy pass), as the tracker defines it.
+ * Pre-copy without a switch. With one: hybrid when a progress line before it shows at least the
+ * guest's memory processed (one full pre-copy pass, as the tracker defines hybrid). Without such a
+ * line, still hybrid: nova's own switch (should_switch_to_postcopy) waits for memory_iteration > 1,
+ * a full pass. The exception is a force-complete that the lines show came first (the completion
+ * timeout, whose action may be force_complete): it may switch before a pass is done, so post-copy.
  */
 function modeOf(nova: NovaFigures): MigrationMode {
   if (!nova.postcopyAt) return 'precopy';
   const total = nova.progress?.memoryTotal ?? 0;
   const before = nova.memoryProcessedBeforePostcopy;
-  return before !== null && total > 0 && before >= total ? 'hybrid' : 'postcopy';
+  if (before !== null && total > 0 && before >= total) return 'hybrid';
+  const forcedFirst = nova.completionTimeoutAt !== null && nova.completionTimeoutAt.value <= nova.postcopyAt.value;
+  return forcedFirst ? 'postcopy' : 'hybrid';
 }
