@@ -51,6 +51,7 @@ export const ERRORS = {
   LME_LIBVIRT_TIMEOUT: 'libvirt call %s on %s got no reply within %s ms',
   LME_LIBVIRT_CLOSED: 'libvirt connection %s closed: %s',
   LME_LIBVIRT_PROTOCOL: 'libvirt %s sent a packet that cannot be parsed (%s), connection closed: %s',
+  LME_LIBVIRT_XML: 'libvirt domain XML of %s cannot be used: %s',
   LME_LIBVIRT_KEEPALIVE: 'libvirt %s sent nothing for %s ms (%s keepalive pings unanswered), connection closed',
 } as const;
 

@@ -3,7 +3,7 @@
  * run by test/global-setup.ts) and a real transient domain.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +76,42 @@ describe.runIf(requireEnvironment(missingTools('virsh', 'libvirtd', 'qemu-system
       server.close();
     }
   });
+
+  it("takes a discovered domain's instance UUID and nova's flavor, name and project from its XML; nova's log lines join it with no vms entry", async () => {
+    const novaDomain = `lme-nova-${process.pid}`;
+    const fixture = await readFile(new URL('../fixtures/libvirt-xml/nova-instance.domain.xml', import.meta.url), 'utf8');
+    const metadata = /<metadata>[\s\S]*<\/metadata>/.exec(fixture)![0];
+    const uuid = '0b5c7d3e-4f1a-4c2b-9e8d-7a6b5c4d3e2f';
+    const xml = join(dir, 'nova-domain.xml');
+    await writeFile(xml, domainXml(novaDomain).replace('</name>', `</name>\n  <uuid>${uuid}</uuid>\n  ${metadata}`));
+    await virsh('create', xml, '--paused');
+    try {
+      const log = join(dir, 'nova-compute.log');
+      await writeFile(log, '');
+      const file = await writeConfig(dir, {
+        state_file: join(dir, 'state-nova.json'),
+        records: { max_age: '3650d' },
+        libvirt: { discover_interval: '1s' },
+        logs: [{ path: log, timezone: 'UTC' }],
+        logs_options: { poll_interval: '100ms' },
+      });
+      const exporter = await ExporterProcess.start(file);
+      exporters.push(exporter);
+      await exporter.waitForMonitors(novaDomain, 1);
+      const info = (await exporter.metrics()).split('\n').find((l) => l.startsWith('livemig_vm_info{') && l.includes(`vm="${novaDomain}"`));
+      expect(info).toContain('flavor="m1.large"');
+      expect(info).toContain('nova_name="web-frontend-1"');
+      expect(info).toContain('nova_project="web-team"');
+      // nova's lines of a migration of that instance (the 2026.1 source log): a record for the domain.
+      await appendFile(log, await readFile(new URL('../fixtures/logs/nova-compute.33.0-2026.1.src.log', import.meta.url), 'utf8'));
+      const record = await exporter.waitForRecord((r) => r.vm === novaDomain && r.nova !== null && r.nova !== undefined, 40_000);
+      expect(record.nova?.instanceUuid).toBe(uuid);
+      expect(record.labels.flavor).toBe('m1.large');
+    } finally {
+      await virsh('destroy', '--domain', novaDomain).catch(() => undefined);
+      await rm(join('/var/log/libvirt/qemu', `${novaDomain}.log`), { force: true });
+    }
+  }, 60_000);
 
   it('drops a domain that is gone from its series', async () => {
     const file = await writeConfig(dir, { state_file: join(dir, 'state2.json'), libvirt: { discover_interval: '1s' } });

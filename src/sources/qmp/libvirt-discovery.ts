@@ -1,13 +1,16 @@
 /**
  * Finds the running libvirt domains of a host so that, without a config, every VM there is
  * watched through `virsh qemu-monitor-command`. Domains that appear are added, those that go
- * (a source domain after its migration) are removed.
+ * (a source domain after its migration) are removed. Each new domain's XML is read once: its UUID
+ * is nova's instance UUID (so nova's log lines join it), and nova's metadata gives its flavor,
+ * display name and project.
  */
 import type { VmConfig } from '../../config/schema.js';
 import { errorMessage, livemigError } from '../../errors.js';
 import type { Host } from '../../hosts/host.js';
 import type { Logger } from '../../log.js';
 import { describeQmpEndpoint, type QmpEndpoint } from '../../qemu/types.js';
+import { parseDomainXml, type DomainDescription } from '../libvirt/domain-xml.js';
 
 /** Parses `virsh list --name`: one domain name per line, a blank line at the end. */
 export function parseDomainList(text: string): string[] {
@@ -17,10 +20,27 @@ export function parseDomainList(text: string): string[] {
     .filter((line) => line.length > 0);
 }
 
-export function domainsToVms(domains: readonly string[], host: string, virshPath: string, uri: string): VmConfig[] {
+export function domainsToVms(
+  domains: readonly string[],
+  host: string,
+  virshPath: string,
+  uri: string,
+  describe: (domain: string) => DomainDescription | undefined = () => undefined,
+): VmConfig[] {
   return domains.map((domain) => {
     const endpoint: QmpEndpoint = { kind: 'virsh', domain, uri, virshPath };
-    return { name: domain, flavor: '', labels: {}, pingAddress: null, monitors: [{ id: `${host}/${describeQmpEndpoint(endpoint)}`, host, endpoint }] };
+    const d = describe(domain);
+    const labels: Record<string, string> = {};
+    if (d?.nova?.name) labels.nova_name = d.nova.name;
+    if (d?.nova?.project) labels.nova_project = d.nova.project;
+    return {
+      name: domain,
+      flavor: d?.nova?.flavor ?? '',
+      labels,
+      pingAddress: null,
+      instanceUuid: d?.uuid ?? null,
+      monitors: [{ id: `${host}/${describeQmpEndpoint(endpoint)}`, host, endpoint }],
+    };
   });
 }
 
@@ -34,6 +54,16 @@ export async function listDomains(host: Host, virshPath: string, uri: string, ti
   }
   if (result.code !== 0) throw livemigError('LME_VIRSH_FAILED', what, result.stderr.trim() || `exit status ${result.code ?? result.signal}`);
   return parseDomainList(result.stdout.toString('utf8'));
+}
+
+/** `virsh dumpxml` of one domain, parsed. */
+export async function describeDomain(host: Host, virshPath: string, uri: string, domain: string, timeoutMs: number): Promise<DomainDescription> {
+  const what = `-c ${uri} dumpxml --domain ${domain}`;
+  const result = await host.exec([virshPath, '-c', uri, 'dumpxml', '--domain', domain], { timeoutMs }).catch((err: unknown) => {
+    throw livemigError('LME_VIRSH_FAILED', what, errorMessage(err));
+  });
+  if (result.code !== 0) throw livemigError('LME_VIRSH_FAILED', what, result.stderr.trim() || `exit status ${result.code ?? result.signal}`);
+  return parseDomainXml(result.stdout.toString('utf8'), domain);
 }
 
 export interface DiscoveryOptions {
@@ -52,6 +82,8 @@ export class LibvirtDiscovery {
   private stopped = false;
   private lastError: string | null = null;
   private known = '';
+  /** The XML of each domain seen, read once (a domain that fails is tried again next time). */
+  private readonly descriptions = new Map<string, DomainDescription>();
 
   constructor(private readonly options: DiscoveryOptions) {}
 
@@ -83,7 +115,8 @@ export class LibvirtDiscovery {
       if (this.lastError) logger.info({ uri }, 'libvirt reachable again');
       this.lastError = null;
       this.options.onHealth(true);
-      await this.options.onDomains(domainsToVms(domains, host.name, virshPath, uri));
+      await this.describeNew(domains);
+      await this.options.onDomains(domainsToVms(domains, host.name, virshPath, uri, (d) => this.descriptions.get(d)));
     } catch (err) {
       const message = errorMessage(err);
       if (message !== this.lastError) logger.warn({ uri, err: message }, 'cannot list libvirt domains');
@@ -91,6 +124,19 @@ export class LibvirtDiscovery {
       this.options.onHealth(false);
     } finally {
       if (!this.stopped) this.timer = setTimeout(() => void this.tick(), this.options.intervalMs);
+    }
+  }
+
+  private async describeNew(domains: readonly string[]): Promise<void> {
+    const { virshPath, uri, host, logger, timeoutMs } = this.options;
+    for (const name of this.descriptions.keys()) if (!domains.includes(name)) this.descriptions.delete(name);
+    for (const domain of domains) {
+      if (this.descriptions.has(domain)) continue;
+      try {
+        this.descriptions.set(domain, await describeDomain(host, virshPath, uri, domain, timeoutMs));
+      } catch (err) {
+        logger.warn({ uri, domain, err: errorMessage(err) }, 'cannot read the domain XML: watching the domain without its UUID and nova metadata');
+      }
     }
   }
 }
