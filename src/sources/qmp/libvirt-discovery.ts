@@ -45,25 +45,22 @@ export function domainsToVms(
 }
 
 export async function listDomains(host: Host, virshPath: string, uri: string, timeoutMs: number): Promise<string[]> {
-  const what = `-c ${uri} list --name`;
-  let result;
-  try {
-    result = await host.exec([virshPath, '-c', uri, 'list', '--name'], { timeoutMs });
-  } catch (err) {
-    throw livemigError('LME_VIRSH_FAILED', what, errorMessage(err));
-  }
-  if (result.code !== 0) throw livemigError('LME_VIRSH_FAILED', what, result.stderr.trim() || `exit status ${result.code ?? result.signal}`);
-  return parseDomainList(result.stdout.toString('utf8'));
+  return parseDomainList(await virshOutput(host, virshPath, ['-c', uri, 'list', '--name'], timeoutMs));
 }
 
 /** `virsh dumpxml` of one domain, parsed. */
 export async function describeDomain(host: Host, virshPath: string, uri: string, domain: string, timeoutMs: number): Promise<DomainDescription> {
-  const what = `-c ${uri} dumpxml --domain ${domain}`;
-  const result = await host.exec([virshPath, '-c', uri, 'dumpxml', '--domain', domain], { timeoutMs }).catch((err: unknown) => {
+  return parseDomainXml(await virshOutput(host, virshPath, ['-c', uri, 'dumpxml', '--domain', domain], timeoutMs), domain);
+}
+
+/** virsh's stdout; a virsh that cannot run or exits non-zero is LME_VIRSH_FAILED with its stderr. */
+async function virshOutput(host: Host, virshPath: string, args: string[], timeoutMs: number): Promise<string> {
+  const what = args.join(' ');
+  const result = await host.exec([virshPath, ...args], { timeoutMs }).catch((err: unknown) => {
     throw livemigError('LME_VIRSH_FAILED', what, errorMessage(err));
   });
   if (result.code !== 0) throw livemigError('LME_VIRSH_FAILED', what, result.stderr.trim() || `exit status ${result.code ?? result.signal}`);
-  return parseDomainXml(result.stdout.toString('utf8'), domain);
+  return result.stdout.toString('utf8');
 }
 
 export interface DiscoveryOptions {
