@@ -63,6 +63,9 @@ async function virshOutput(host: Host, virshPath: string, args: string[], timeou
   return result.stdout.toString('utf8');
 }
 
+/** `virsh dumpxml` processes run at once for newly found domains. */
+const DESCRIBE_AT_ONCE = 8;
+
 export interface DiscoveryOptions {
   virshPath: string;
   uri: string;
@@ -127,13 +130,18 @@ export class LibvirtDiscovery {
   private async describeNew(domains: readonly string[]): Promise<void> {
     const { virshPath, uri, host, logger, timeoutMs } = this.options;
     for (const name of this.descriptions.keys()) if (!domains.includes(name)) this.descriptions.delete(name);
-    for (const domain of domains) {
-      if (this.descriptions.has(domain)) continue;
-      try {
-        this.descriptions.set(domain, await describeDomain(host, virshPath, uri, domain, timeoutMs));
-      } catch (err) {
-        logger.warn({ uri, domain, err: errorMessage(err) }, 'cannot read the domain XML: watching the domain without its UUID and nova metadata');
-      }
+    const unknown = domains.filter((d) => !this.descriptions.has(d));
+    // A few at a time: a host with hundreds of domains must not hold up the start for seconds.
+    for (let i = 0; i < unknown.length; i += DESCRIBE_AT_ONCE) {
+      await Promise.all(
+        unknown.slice(i, i + DESCRIBE_AT_ONCE).map(async (domain) => {
+          try {
+            this.descriptions.set(domain, await describeDomain(host, virshPath, uri, domain, timeoutMs));
+          } catch (err) {
+            logger.warn({ uri, domain, err: errorMessage(err) }, 'cannot read the domain XML: watching the domain without its UUID and nova metadata');
+          }
+        }),
+      );
     }
   }
 }
