@@ -25,9 +25,9 @@ export const libvirtSignal: SignalFactory = ({ config, logger, hosts, vms, vmsCh
         timeoutMs: config.polling.commandTimeoutMs * 5,
         logger: logger.child({ component: 'libvirt' }),
         onHealth: (ok) => (up = ok),
+        // Every discovery interval lists the domains; the signals reload only when they changed.
         onDomains: async (domains) => {
-          vms.discover(domains);
-          await vmsChanged();
+          if (vms.discover(domains)) await vmsChanged();
         },
       });
       await discovery.start();

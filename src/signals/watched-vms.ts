@@ -12,10 +12,13 @@ export class WatchedVms {
     this.configured = vms;
   }
 
-  /** libvirt's running domains; a configured VM of the same name wins over the domain. */
-  discover(vms: readonly VmConfig[]): void {
+  /** libvirt's running domains; a configured VM of the same name wins over the domain. Whether they changed. */
+  discover(vms: readonly VmConfig[]): boolean {
     const configured = new Set(this.configured.map((vm) => vm.name));
-    this.discovered = vms.filter((vm) => !configured.has(vm.name));
+    const discovered = vms.filter((vm) => !configured.has(vm.name));
+    const changed = JSON.stringify(discovered) !== JSON.stringify(this.discovered);
+    this.discovered = discovered;
+    return changed;
   }
 
   all(): VmConfig[] {
