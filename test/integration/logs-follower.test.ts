@@ -124,7 +124,8 @@ describe('FileFollower on real files', () => {
     const c = collector();
     follower = new FileFollower({ path, pollMs: 50, retireMs: 1500, ...c.options });
     await follower.start();
-    const N = 60_000;
+    // Long enough for several renames 400 ms apart on a fast machine (60,000 lines took < 0.8 s).
+    const N = 200_000;
     let done = false;
     const writer = startWriter(path, 0, N).finally(() => (done = true));
     let renames = 0;
