@@ -123,6 +123,7 @@ function closedRecord(i: number, vms: number, hosts: number, nowMs: number, ttlM
       precopy: fig(transferred - postcopy - downtime),
       postcopy: mode === 'precopy' ? null : fig(postcopy),
       downtime: mode === 'postcopy' ? null : fig(downtime),
+      disk: null,
     },
     qemu: {
       downtimeMs: ok ? fig(20 + (i % 300)) : null,

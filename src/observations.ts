@@ -1,5 +1,20 @@
 import type { MigrationInfo } from './qemu/types.js';
 
+/** What reported: QEMU's monitor (QMP) or libvirt's API about the QEMU it runs. Evidence names it. */
+export type Origin = 'qmp' | 'libvirt';
+
+/**
+ * The monitor id of libvirt's view of a VM on a host. One libvirt daemon runs at most one QEMU of
+ * a domain, so this view and a QMP monitor of the same VM on the same host are one QEMU.
+ */
+export function libvirtMonitorId(host: string): string {
+  return `libvirt:${host}`;
+}
+
+export function isLibvirtMonitor(monitor: string): boolean {
+  return monitor.startsWith('libvirt:');
+}
+
 /** Which QEMU monitor an observation came from. */
 export interface MonitorRef {
   /** VM name as configured (or the libvirt domain name). */
@@ -16,6 +31,10 @@ interface Stamped {
   wallMs: number;
   /** Exporter's monotonic clock, ms, when the observation was received. */
   monoMs: number;
+  /** Unset: QMP. */
+  origin?: Origin;
+  /** How the report reads in evidence when it is not QMP's own, e.g. "lifecycle event suspended postcopy". */
+  what?: string;
 }
 
 /** One query-migrate reply (plus the run state from query-status when it was asked). */

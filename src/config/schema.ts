@@ -85,6 +85,8 @@ const sshHost = z.strictObject({
   connect_timeout: duration('100ms', '5m').prefault('10s'),
 });
 
+const socketPath = z.string().startsWith('/', 'an absolute socket path');
+
 const hostEntry = z
   .strictObject({
     name: z.string().min(1).regex(HOST_NAME, 'host names may use letters, digits, ".", "_" and "-"'),
@@ -183,10 +185,24 @@ export const configSchema = z
     libvirt: z
       .strictObject({
         discover: z.enum(['auto', 'on', 'off']).default('auto'),
+        /** rpc: libvirt's own protocol on its read-only socket, events and job statistics; virsh: QMP through `virsh qemu-monitor-command` per domain (taints it). */
+        transport: z.enum(['rpc', 'virsh']).default('rpc'),
         uri: z.string().min(1).default('qemu:///system'),
+        /** rpc: the socket on each host; unset: libvirtd's or virtqemud's read-only socket, whichever is there. */
+        socket: socketPath.nullish(),
+        /** rpc: `hosts` entries whose libvirt is watched too, through their SSH connection (a name, or a name and that host's socket). */
+        hosts: z
+          .array(z.union([z.string().min(1), z.strictObject({ host: z.string().min(1), socket: socketPath })]))
+          .max(10_000)
+          .default([]),
         virsh_path: z.string().min(1).default('virsh'),
         host: z.string().min(1).nullish(),
+        /** virsh: how often the domains are listed. */
         discover_interval: duration('1s', '1h').prefault('5s'),
+        /** rpc: how often the domains are listed besides the events (at start and after a reconnect too). */
+        list_interval: duration('10s', '1h').prefault('5m'),
+        /** rpc: job statistics of a migrating domain, polled on its source (nova polls at 2 Hz). */
+        job_poll_interval: duration('100ms', '1m').prefault('500ms'),
       })
       .prefault({}),
     vms: z.array(vm).default([]),
@@ -240,6 +256,10 @@ export const configSchema = z
       if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['logs', index, 'path'], message: `${entry.path} is already followed on that host (logs.${first})` });
       logFiles.set(key, index);
     });
+    config.libvirt.hosts.forEach((entry, index) => {
+      const name = typeof entry === 'string' ? entry : entry.host;
+      if (!hostNames.has(name)) ctx.addIssue({ code: 'custom', path: ['libvirt', 'hosts', index], message: `"${name}" is not a host declared in hosts` });
+    });
     const uuids = new Map<string, number>();
     config.vms.forEach((entry, index) => {
       if (entry.instance_uuid === undefined) return;
@@ -267,6 +287,8 @@ export interface VmConfig {
   monitors: MonitorConfig[];
   /** nova instance UUID (lower case), or null. */
   instanceUuid?: string | null;
+  /** A discovered domain's interfaces: the host-side device of each (the domain XML's target) and the guest's MAC. */
+  interfaces?: { device: string; mac: string | null }[];
 }
 
 export interface Config {
@@ -284,7 +306,19 @@ export interface Config {
     afterMs: number;
     blackoutGraceMs: number;
   };
-  libvirt: { discover: 'auto' | 'on' | 'off'; uri: string; virshPath: string; host: string | null; discoverIntervalMs: number };
+  libvirt: {
+    discover: 'auto' | 'on' | 'off';
+    transport: 'rpc' | 'virsh';
+    uri: string;
+    socket: string | null;
+    /** Declared hosts whose libvirt is watched over SSH (rpc); socket null: the one of `socket`, else the read-only defaults. */
+    hosts: { host: string; socket: string | null }[];
+    virshPath: string;
+    host: string | null;
+    discoverIntervalMs: number;
+    listIntervalMs: number;
+    jobPollIntervalMs: number;
+  };
   vms: VmConfig[];
   hosts: HostConfig[];
   netdev: { periodMs: number; migratingPeriodMs: number };
@@ -341,10 +375,15 @@ export function toConfig(parsed: ParsedConfig): Config {
     },
     libvirt: {
       discover: parsed.libvirt.discover,
+      transport: parsed.libvirt.transport,
       uri: parsed.libvirt.uri,
+      socket: parsed.libvirt.socket ?? null,
+      hosts: parsed.libvirt.hosts.map((h) => (typeof h === 'string' ? { host: h, socket: null } : h)),
       virshPath,
       host: parsed.libvirt.host ?? null,
       discoverIntervalMs: parsed.libvirt.discover_interval,
+      listIntervalMs: parsed.libvirt.list_interval,
+      jobPollIntervalMs: parsed.libvirt.job_poll_interval,
     },
     hosts: parsed.hosts.map((h) => ({
       name: h.name,

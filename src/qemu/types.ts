@@ -64,6 +64,17 @@ export interface MigrationInfo {
   ram?: RamStats;
   /** True when the reply carries `socket-address`: this QEMU is the incoming (destination) side. */
   incoming: boolean;
+  /** 'libvirt': the figures are libvirt's job statistics about this QEMU, named as libvirt names them (see LIBVIRT_FIELDS). */
+  origin?: 'libvirt';
+  /** Block migration's figures (libvirt's disk_*), bytes and bytes/s; QMP reports none. */
+  disk?: DiskStats;
+}
+
+export interface DiskStats {
+  total?: number;
+  processed?: number;
+  remaining?: number;
+  bps?: number;
 }
 
 /** How to reach one QEMU monitor (config `vms[].monitors[].qmp`). */

@@ -86,6 +86,8 @@ export const migrationRecordSchema: z.ZodType<MigrationRecord> = z.object({
     precopy: figure.nullable(),
     postcopy: figure.nullable(),
     downtime: figure.nullable(),
+    // Records written before block migration figures existed have none.
+    disk: figure.nullable().default(null),
   }),
   qemu: z.object({
     downtimeMs: figure.nullable(),

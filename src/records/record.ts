@@ -50,6 +50,8 @@ export interface MigrationRecord {
     precopy: Figure | null;
     postcopy: Figure | null;
     downtime: Figure | null;
+    /** Block migration: disk bytes copied (libvirt's disk_processed); null without one, or with QMP alone. */
+    disk: Figure | null;
   };
   qemu: {
     downtimeMs: Figure | null;

@@ -10,9 +10,12 @@ import { MIGRATION_PHASES, MIGRATION_RESULTS } from '../qemu/status.js';
 
 const side = z.enum(['source', 'destination']);
 const via = z.enum(['event', 'poll']);
+/** Unset: QMP (states written before libvirt reports existed have none). */
+const origin = z.enum(['qmp', 'libvirt']).optional();
+
 
 /** One status as a side reported it: by a QMP event (QEMU's time stamp) or a poll (poll time). */
-const mark = z.object({ status: z.string(), side, at: z.number(), via });
+const mark = z.object({ status: z.string(), side, at: z.number(), via, origin, what: z.string().optional() });
 export type Mark = z.infer<typeof mark>;
 
 const migrationInfo = z.object({
@@ -25,6 +28,8 @@ const migrationInfo = z.object({
   postcopyBlocktimeMs: z.number().optional(),
   ram: z.partialRecord(z.enum(RAM_FIELDS), z.number()).optional(),
   incoming: z.boolean(),
+  origin: z.literal('libvirt').optional(),
+  disk: z.object({ total: z.number(), processed: z.number(), remaining: z.number(), bps: z.number() }).partial().optional(),
 });
 
 /** A monitor heard from since its last idle status: a migration may be starting there. */
@@ -32,7 +37,7 @@ const pending = z.object({
   /** Which side the monitor showed itself to be, once it did. */
   hint: side.nullable(),
   sawSetup: z.boolean(),
-  start: z.object({ at: z.number(), mono: z.number().nullable(), via, what: z.string() }),
+  start: z.object({ at: z.number(), mono: z.number().nullable(), via, what: z.string(), origin }),
   /** The first reply with QEMU's total-time: start = poll time - total-time. */
   timed: z.object({ at: z.number(), mono: z.number().nullable(), totalTimeMs: z.number() }).nullable(),
   marks: z.array(mark.omit({ side: true })),
@@ -67,7 +72,7 @@ const sideTrack = z.object({
 export type SideTrack = z.infer<typeof sideTrack>;
 
 /** A time stamp and where it came from; several reports of one moment keep the best one. */
-const timed = z.object({ at: z.number(), side, via, what: z.string() });
+const timed = z.object({ at: z.number(), side, via, what: z.string(), origin });
 export type Timed = z.infer<typeof timed>;
 
 const outcome = z.object({
@@ -76,6 +81,9 @@ const outcome = z.object({
   mono: z.number().nullable(),
   via,
   status: z.string(),
+  origin,
+  /** How the report reads in evidence, when it is not QMP's own. */
+  what: z.string().optional(),
 });
 export type Outcome = z.infer<typeof outcome>;
 
@@ -93,7 +101,11 @@ const openMigration = z.object({
   marks: z.array(mark),
   postcopyAt: timed.nullable(),
   stoppedAt: z.number().nullable(),
+  /** Evidence of stoppedAt when it is not QMP's STOP event (libvirt's lifecycle event). */
+  stoppedEvidence: z.string().optional(),
   resumedAt: z.number().nullable(),
+  /** Evidence of resumedAt when it is not QMP's (libvirt's lifecycle event). */
+  resumedEvidence: z.string().optional(),
   /** How resumedAt was seen: QEMU's RESUME event, or else the first destination poll that found the guest running. */
   resumedVia: z.enum(['event', 'poll']).nullable().default(null),
   /** Highest MIGRATION_PASS of the source. */

@@ -1,54 +1,67 @@
-/** libvirt discovery: this host's running domains become watched VMs (QMP through virsh). */
-import { access, constants } from 'node:fs/promises';
-import { LibvirtDiscovery } from '../sources/qmp/libvirt-discovery.js';
+/**
+ * libvirt through its own protocol (`libvirt.transport: rpc`, the default): one read-only
+ * connection to this machine's libvirt (unless `discover: off`) and one to each host of
+ * `libvirt.hosts` over its SSH connection. Every running domain is a watched VM; libvirt's events
+ * and, while a domain migrates, its job statistics go to the tracker.
+ */
+import { existsSync } from 'node:fs';
+import type { Host } from '../hosts/host.js';
+import { domainVm } from '../sources/libvirt/domain-vm.js';
+import { socketCandidates } from '../sources/libvirt/socket.js';
+import { LibvirtSource } from '../sources/libvirt/source.js';
 import { localHostName } from './local-host-name.js';
 import type { SignalFactory } from './signal.js';
 
-export const libvirtSignal: SignalFactory = ({ config, logger, hosts, vms, vmsChanged }) => {
-  const { libvirt } = config;
-  const host = localHostName(config);
-  let up: boolean | null = null;
-  let discovery: LibvirtDiscovery | null = null;
+export const libvirtSignal: SignalFactory = ({ config, clock, logger, hosts, vms, tracker, metrics, vmsChanged }) => {
+  const { libvirt, polling } = config;
+  if (libvirt.transport !== 'rpc') return null;
+  const log = logger.child({ component: 'libvirt' });
+  const sources: LibvirtSource[] = [];
+  const watch = (host: Host, socket: string | null): LibvirtSource =>
+    new LibvirtSource({
+      host,
+      ...(socket ? { socketPath: socket } : {}),
+      uri: libvirt.uri,
+      clock,
+      logger: log,
+      jobPollIntervalMs: libvirt.jobPollIntervalMs,
+      listIntervalMs: libvirt.listIntervalMs,
+      callTimeoutMs: polling.commandTimeoutMs * 5,
+      reconnect: { baseMs: Math.min(500, polling.reconnectMaxBackoffMs), capMs: polling.reconnectMaxBackoffMs },
+      vmOf: (domain) => vms.vmOfDomain(domain.name, domain.uuid),
+      onDomains: async (from, domains) => {
+        if (vms.discover(domains.map((d) => domainVm(d)), from)) await vmsChanged();
+      },
+      onObservation: (observation) => tracker.observe(observation),
+      onError: (host, reason) => metrics.sourceError('libvirt', host, reason),
+    });
   return {
     name: 'libvirt',
     start: async () => {
-      if (libvirt.discover === 'off') return;
-      if (libvirt.discover === 'auto' && !(await onPath(libvirt.virshPath))) {
-        logger.info({ virsh: libvirt.virshPath }, 'libvirt not found (no virsh on PATH): not watching libvirt domains');
-        return;
-      }
-      discovery = new LibvirtDiscovery({
-        virshPath: libvirt.virshPath,
-        uri: libvirt.uri,
-        host: hosts.get(host),
-        intervalMs: libvirt.discoverIntervalMs,
-        timeoutMs: config.polling.commandTimeoutMs * 5,
-        logger: logger.child({ component: 'libvirt' }),
-        onHealth: (ok) => (up = ok),
-        // Every discovery interval lists the domains; the signals reload only when they changed.
-        onDomains: async (domains) => {
-          if (vms.discover(domains)) await vmsChanged();
-        },
-      });
-      await discovery.start();
+      if (localWanted()) sources.push(watch(hosts.get(localHostName(config)), libvirt.socket));
+      for (const { host, socket } of libvirt.hosts) sources.push(watch(hosts.get(host), socket ?? libvirt.socket));
+      await Promise.all(sources.map((s) => s.start()));
     },
-    // The domains are listed again at the next interval.
+    // Which VM a domain is, is asked on each report: nothing to redo.
     reload: async () => {},
-    stop: async () => discovery?.stop(),
-    health: () => (up === null ? [] : [{ source: 'libvirt', host, up }]),
-    describe: () => `libvirt discovery: ${libvirt.discover}${discovery ? ` (${libvirt.uri})` : ' (inactive)'}`,
+    stop: async () => {
+      await Promise.all(sources.map((s) => s.stop()));
+    },
+    health: () => sources.map((s) => ({ source: 'libvirt', host: s.hostName, up: s.up })),
+    views: { monitors: () => sources.flatMap((s) => [...s.views()]) },
+    describe: () =>
+      sources.length
+        ? `libvirt: ${sources.length} host(s) through the read-only socket (${sources.filter((s) => s.up).length} connected)`
+        : `libvirt: not watched (discover ${libvirt.discover})`,
   };
-};
 
-async function onPath(binary: string): Promise<boolean> {
-  const dirs = binary.includes('/') ? [''] : (process.env.PATH ?? '').split(':');
-  for (const dir of dirs) {
-    try {
-      await access(dir ? `${dir}/${binary}` : binary, constants.X_OK);
-      return true;
-    } catch {
-      // try the next directory
-    }
+  /** This machine's libvirt: `on` always; `auto` when one of its sockets is there. */
+  function localWanted(): boolean {
+    if (libvirt.discover === 'off') return false;
+    if (libvirt.discover === 'on') return true;
+    const candidates = socketCandidates({ ...(libvirt.socket ? { socketPath: libvirt.socket } : {}) });
+    if (candidates.some((path) => existsSync(path))) return true;
+    log.info({ sockets: candidates }, 'libvirt not found (no socket): not watching libvirt domains');
+    return false;
   }
-  return false;
-}
+};

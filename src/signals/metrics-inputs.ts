@@ -28,7 +28,13 @@ export function metricsInputs(parts: { signals: Signals; hosts: HostRegistry; tr
     },
     records: () => store.all(),
     recordCount: () => store.size,
-    vms: () => vms.all().map((vm) => ({ name: vm.name, flavor: vm.flavor, labels: vm.labels })),
+    // A discovered domain's interfaces (its XML's target devices) go on livemig_vm_info only.
+    vms: () =>
+      vms.all().map((vm) => ({
+        name: vm.name,
+        flavor: vm.flavor,
+        labels: vm.interfaces?.length ? { ...vm.labels, interfaces: vm.interfaces.map((i) => i.device).join(',') } : vm.labels,
+      })),
     pingTargets: () => signals.views.pingTargets(),
   };
 }

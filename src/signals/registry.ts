@@ -4,10 +4,11 @@
  * loops over the list and never names a signal.
  */
 import { libvirtSignal } from './libvirt.js';
+import { libvirtVirshSignal } from './libvirt-virsh.js';
 import { logsSignal } from './logs.js';
 import { netdevSignal } from './netdev.js';
 import { pingSignal } from './ping.js';
 import { qmpSignal } from './qmp.js';
 import type { SignalFactory } from './signal.js';
 
-export const SIGNALS: readonly SignalFactory[] = [qmpSignal, pingSignal, libvirtSignal, logsSignal, netdevSignal];
+export const SIGNALS: readonly SignalFactory[] = [qmpSignal, pingSignal, libvirtSignal, libvirtVirshSignal, logsSignal, netdevSignal];

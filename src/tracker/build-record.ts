@@ -2,7 +2,9 @@
  * Turns a finished migration's state into its record: every figure with the evidence it came
  * from. Pure; the rules for each figure are documented where they are applied.
  */
+import { figureEvidence } from '../qemu/libvirt-fields.js';
 import type { MigrationInfo, RamField, RamStats } from '../qemu/types.js';
+import { evidence } from './marks.js';
 import type { Evidence, Figure, MigrationMode, MigrationRecord } from '../records/record.js';
 import type { OpenMigration, Timed } from '../records/tracker-snapshot.js';
 import { type MigrationResult, isPostcopyStatus, terminalResult } from '../qemu/status.js';
@@ -24,7 +26,7 @@ export function buildRecord(vm: string, labels: Record<string, string>, m: OpenM
   // 'cancelled' replies do not), else from the last reply before the end.
   const full = final?.ram ? final : (m.latestFull?.info ?? null);
   const suffix = (info: MigrationInfo | null): string => (info !== null && info === final ? '' : ' (last reply before the end)');
-  const ramEvidence = (field: string): Evidence => `qmp:source query-migrate ram.${field}${suffix(full)}`;
+  const ramEvidence = (field: string): Evidence => `${figureEvidence(full?.origin, field, true)}${suffix(full)}`;
   const ram = full?.ram;
   const ramFigure = (field: RamField): Figure | null => {
     const value = ram?.[field];
@@ -34,7 +36,7 @@ export function buildRecord(vm: string, labels: Record<string, string>, m: OpenM
   const replyFigure = (read: (info: MigrationInfo) => number | undefined, field: string): Figure | null => {
     for (const info of [final, full]) {
       const value = info ? read(info) : undefined;
-      if (value !== undefined) return { value, evidence: `qmp:source query-migrate ${field}${suffix(info)}` };
+      if (value !== undefined) return { value, evidence: `${figureEvidence(info?.origin, field, false)}${suffix(info)}` };
     }
     return null;
   };
@@ -52,11 +54,11 @@ export function buildRecord(vm: string, labels: Record<string, string>, m: OpenM
     mode: modeOf(switched, passesBeforePostcopy),
     startedAt: m.startedAt,
     postcopyAt: m.postcopyAt ? timedFigure(m.postcopyAt) : null,
-    stoppedAt: m.stoppedAt === null ? null : { value: m.stoppedAt, evidence: 'qmp:source event STOP' },
-    resumedAt: m.resumedAt === null ? null : { value: m.resumedAt, evidence: m.resumedVia === 'poll' ? 'qmp:destination query-status running (poll time)' : 'qmp:destination event RESUME' },
+    stoppedAt: m.stoppedAt === null ? null : { value: m.stoppedAt, evidence: m.stoppedEvidence ?? 'qmp:source event STOP' },
+    resumedAt: m.resumedAt === null ? null : { value: m.resumedAt, evidence: m.resumedEvidence ?? (m.resumedVia === 'poll' ? 'qmp:destination query-status running (poll time)' : 'qmp:destination event RESUME') },
     endedAt: closing.endedAt,
     durationSeconds: duration(m, final, closing),
-    bytes: { transferred: ramFigure('transferred'), ...byteSplit(m, ram, switched, ramFigure, ramEvidence) },
+    bytes: { transferred: ramFigure('transferred'), ...byteSplit(m, ram, switched, ramFigure, ramEvidence), disk: diskFigure(full) },
     qemu: {
       downtimeMs: replyFigure((i) => i.downtimeMs, 'downtime'),
       setupTimeMs: replyFigure((i) => i.setupTimeMs, 'setup-time'),
@@ -71,8 +73,15 @@ export function buildRecord(vm: string, labels: Record<string, string>, m: OpenM
   };
 }
 
+/** Disk bytes of a block migration, which only libvirt reports (disk_processed; 0 without one). */
+function diskFigure(info: MigrationInfo | null): Figure | null {
+  const processed = info?.disk?.processed;
+  if (processed === undefined || (processed === 0 && !info?.disk?.total)) return null;
+  return { value: processed, evidence: 'libvirt:source job stats disk_processed' };
+}
+
 export function timedFigure(t: Timed): Figure {
-  return { value: t.at, evidence: `qmp:${t.side} ${t.what}` };
+  return { value: t.at, evidence: evidence(t.origin, t.side, t.what) };
 }
 
 /**
@@ -83,7 +92,7 @@ export function timedFigure(t: Timed): Figure {
  */
 function duration(m: OpenMigration, final: MigrationInfo | null, closing: Closing): Figure {
   const total = final?.totalTimeMs;
-  if (total !== undefined) return { value: total / 1000, evidence: 'qmp:source query-migrate total-time' };
+  if (total !== undefined) return { value: total / 1000, evidence: figureEvidence(final?.origin, 'total-time', false) };
   if (m.startMono !== null && closing.endMono !== null) {
     return { value: Math.max(0, closing.endMono - m.startMono) / 1000, evidence: 'exporter monotonic clock' };
   }

@@ -17,6 +17,7 @@
  *   away while paused, or it stays paused for pausedMs.
  */
 import type { Side } from './classify.js';
+import { evidence } from './marks.js';
 import type { Closing } from './build-record.js';
 import type { DeadlineKind, OpenMigration, Outcome } from '../records/tracker-snapshot.js';
 import type { MigrationResult } from '../qemu/status.js';
@@ -127,11 +128,12 @@ export function betterOutcome(current: Outcome | null, candidate: Outcome): Outc
 }
 
 function fromOutcome(o: Outcome, side: Side): Closing {
-  const what = o.via === 'event' ? `event MIGRATION ${o.status}` : `query-migrate status ${o.status}`;
+  const what = o.what ?? (o.via === 'event' ? `event MIGRATION ${o.status}` : `query-migrate status ${o.status}`);
+  const pollTime = o.via === 'poll' && !o.what ? ' (poll time)' : '';
   return {
     result: o.result,
-    resultEvidence: `qmp:${side} ${what}`,
-    endedAt: { value: o.at, evidence: `qmp:${side} ${what}${o.via === 'poll' ? ' (poll time)' : ''}` },
+    resultEvidence: evidence(o.origin, side, what),
+    endedAt: { value: o.at, evidence: evidence(o.origin, side, `${what}${pollTime}`) },
     endMono: o.mono,
     errorDesc: null,
   };

@@ -13,11 +13,26 @@
  * 'completed'), except when a source reply differs from the one it last showed while idle: a
  * whole migration then ran between two polls.
  */
-import type { Observation, QmpEventObservation } from '../observations.js';
+import { isLibvirtMonitor, type Observation, type QmpEventObservation } from '../observations.js';
 import type { MigrationInfo } from '../qemu/types.js';
 import { replyFingerprint, sideOfReply, type Side } from './classify.js';
 import type { Closing } from './build-record.js';
-import { better, foldPending, newestOf, newPending, noteEvidence, preferEventTime, pushMark, pushPendingMark, sideTrack, startOf, timed, type Stamp } from './marks.js';
+import {
+  better,
+  evidence,
+  foldPending,
+  newestOf,
+  newPending,
+  noteEvidence,
+  preferEventTime,
+  provenance,
+  pushMark,
+  pushPendingMark,
+  sideTrack,
+  startOf,
+  timed,
+  type Stamp,
+} from './marks.js';
 import { betterOutcome, closingAtDeadline, decide, supersededClosing, type OutcomeTimeouts } from './outcome.js';
 import type { MonitorView, OpenMigration, Outcome, SideTrack, VmState } from '../records/tracker-snapshot.js';
 import { ACTIVE_STAGE, type MigrationPhase, isKnownStatus, isPostcopyStatus, phaseOf, stageOf, terminalResult } from '../qemu/status.js';
@@ -56,7 +71,7 @@ export class VmMachine {
   observe(o: Observation, now: number): MachineEffect[] {
     this.begin(now);
     const view = this.viewOf(o.ref.monitor, o.ref.host);
-    const report: Report = { via: o.kind === 'qmp-status' ? 'poll' : 'event', at: o.wallMs, mono: o.monoMs };
+    const report: Report = { via: o.kind === 'qmp-status' ? 'poll' : 'event', at: o.wallMs, mono: o.monoMs, ...provenance(o) };
     if (o.kind === 'monitor-gone') {
       this.onGone(view, report, o.reason);
     } else {
@@ -98,8 +113,8 @@ export class VmMachine {
   }
 
   private sideIn(m: OpenMigration, view: MonitorView): Side | null {
-    if (m.source.monitor === view.monitor && !m.source.gone) return 'source';
-    if (m.destination?.monitor === view.monitor && !m.destination.gone) return 'destination';
+    if (sameQemu(m.source, view) && !m.source.gone) return 'source';
+    if (m.destination && sameQemu(m.destination, view) && !m.destination.gone) return 'destination';
     return null;
   }
 
@@ -216,7 +231,10 @@ export class VmMachine {
   private onStop(view: MonitorView, r: Report): void {
     const m = this.state.open;
     if (!m || this.sideIn(m, view) !== 'source') return;
-    m.stoppedAt ??= r.at;
+    if (m.stoppedAt === null) {
+      m.stoppedAt = r.at;
+      if (r.origin === 'libvirt' && r.what) m.stoppedEvidence = evidence(r.origin, 'source', r.what);
+    }
     m.lastWall = Math.max(m.lastWall, r.at);
   }
 
@@ -236,6 +254,8 @@ export class VmMachine {
       if (m.resumedVia !== 'event') {
         m.resumedAt = r.at;
         m.resumedVia = 'event';
+        if (r.origin === 'libvirt' && r.what) m.resumedEvidence = evidence(r.origin, 'destination', r.what);
+        else delete m.resumedEvidence;
       }
       m.lastWall = Math.max(m.lastWall, r.at);
       this.decide(m);
@@ -270,8 +290,8 @@ export class VmMachine {
           return false;
       }
     };
-    if (m.source.monitor === view.monitor && m.source.gone && continues(m.source, 'source')) m.source.gone = null;
-    if (m.destination?.monitor === view.monitor && m.destination.gone && continues(m.destination, 'destination')) m.destination.gone = null;
+    if (sameQemu(m.source, view) && m.source.gone && continues(m.source, 'source')) m.source.gone = null;
+    if (m.destination && sameQemu(m.destination, view) && m.destination.gone && continues(m.destination, 'destination')) m.destination.gone = null;
   }
 
   private onGone(view: MonitorView, r: Report, reason: string): void {
@@ -315,7 +335,7 @@ export class VmMachine {
     view.status = status;
     m.lastWall = Math.max(m.lastWall, r.at);
     if (status !== track.status) {
-      pushMark(m, { status, side, at: r.at, via: r.via });
+      pushMark(m, { status, side, at: r.at, via: r.via, ...provenance(r) });
       track.status = status;
       track.statusAt = r.at;
       if (stage !== null) track.stage = stage;
@@ -337,7 +357,7 @@ export class VmMachine {
 
     const result = terminalResult(status);
     if (result) {
-      const outcome: Outcome = { result, at: r.at, mono: r.mono, via: r.via, status };
+      const outcome: Outcome = { result, at: r.at, mono: r.mono, via: r.via, status, ...provenance(r) };
       if (side === 'source') {
         m.outcome = betterOutcome(m.outcome, outcome);
         if (r.info && isFinalReply(r.info)) m.finalReply = true;
@@ -405,7 +425,7 @@ export class VmMachine {
   /** Ends the open migration because another migration of the VM has begun from `view`. */
   private supersede(m: OpenMigration, view: MonitorView, r: Report): void {
     this.effects.push({ kind: 'notice', id: m.id, message: `a new migration started from ${view.host} before this one reported its outcome` });
-    this.close(m, supersededClosing(m, view.host, m.destination?.monitor === view.monitor, r.at, r.mono));
+    this.close(m, supersededClosing(m, view.host, m.destination !== null && sameQemu(m.destination, view), r.at, r.mono));
   }
 
   private joinOpen(m: OpenMigration, view: MonitorView, status: string, r: Report): void {
@@ -534,6 +554,16 @@ export class VmMachine {
   private otherViews(view: MonitorView): MonitorView[] {
     return Object.values(this.state.monitors).filter((v) => v.monitor !== view.monitor && !v.gone);
   }
+}
+
+/**
+ * Whether a monitor reports about the QEMU a side of the migration runs: the side's own monitor,
+ * or libvirt's view of the VM on the same host beside a QMP monitor there (one libvirt daemon per
+ * host runs one QEMU per domain), so that both make one record.
+ */
+function sameQemu(track: SideTrack, view: MonitorView): boolean {
+  if (track.monitor === view.monitor) return true;
+  return track.host === view.host && isLibvirtMonitor(track.monitor) !== isLibvirtMonitor(view.monitor);
 }
 
 function rankDestination(view: MonitorView): number {

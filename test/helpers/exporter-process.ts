@@ -16,10 +16,12 @@ export class ExporterProcess {
     readonly url: string,
   ) {}
 
-  static async start(configFile: string | null, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ExporterProcess> {
+  /** `prefix`: a command that execs the rest (e.g. unshare), so that the child is still the exporter's PID. */
+  static async start(configFile: string | null, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Promise<ExporterProcess> {
     const args = ['--import', 'tsx', CLI, '--web.listen-address', '127.0.0.1:0', '--log.level', 'debug', ...extraArgs];
     if (configFile) args.push('--config', configFile);
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const [command, ...rest] = [...prefix, process.execPath, ...args] as [string, ...string[]];
+    const child = spawn(command, rest, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const logs: Record<string, unknown>[] = [];
     let stderr = '';
     const url = await new Promise<string>((resolve, reject) => {

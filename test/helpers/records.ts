@@ -18,7 +18,7 @@ export function recordEnded(vm: string, startedAt: number, endedAt: number, over
     resumedAt: null,
     endedAt: fig(endedAt),
     durationSeconds: fig((endedAt - startedAt) / 1000),
-    bytes: { transferred: fig(1), precopy: null, postcopy: null, downtime: null },
+    bytes: { transferred: fig(1), precopy: null, postcopy: null, downtime: null, disk: null },
     qemu: { downtimeMs: null, setupTimeMs: null, totalTimeMs: null, postcopyRequests: null, passes: null, passesBeforePostcopy: null, errorDesc: null },
     statuses: [],
     resumedAfterRestart: false,

@@ -29,7 +29,7 @@ async function sink(): Promise<{ server: Server; port: number }> {
   return { server, port: typeof address === 'object' && address ? address.port : 0 };
 }
 
-describe.runIf(requireEnvironment(missingTools('virsh', 'libvirtd', 'qemu-system-x86_64'), needsRoot()))('exporter with libvirt domains (virsh transport)', () => {
+describe.runIf(requireEnvironment(missingTools('virsh', 'libvirtd', 'qemu-system-x86_64', 'unshare'), needsRoot()))('exporter with libvirt domains (virsh transport)', () => {
   let dir: string;
   const exporters: ExporterProcess[] = [];
 
@@ -50,7 +50,7 @@ describe.runIf(requireEnvironment(missingTools('virsh', 'libvirtd', 'qemu-system
 
   it('discovers the local domains on its defaults and records a migration made through libvirt’s QEMU', async () => {
     // Defaults but for the state file: libvirt discovery is "auto" and finds virsh and libvirtd.
-    const file = await writeConfig(dir, { state_file: join(dir, 'state.json'), libvirt: { discover_interval: '1s' } });
+    const file = await writeConfig(dir, { state_file: join(dir, 'state.json'), libvirt: { transport: 'virsh', discover_interval: '1s' } });
     const exporter = await ExporterProcess.start(file);
     exporters.push(exporter);
     await exporter.waitForMonitors(DOMAIN, 1);
@@ -91,7 +91,7 @@ describe.runIf(requireEnvironment(missingTools('virsh', 'libvirtd', 'qemu-system
       const file = await writeConfig(dir, {
         state_file: join(dir, 'state-nova.json'),
         records: { max_age: '3650d' },
-        libvirt: { discover_interval: '1s' },
+        libvirt: { transport: 'virsh', discover_interval: '1s' },
         logs: [{ path: log, timezone: 'UTC' }],
         logs_options: { poll_interval: '100ms' },
       });
@@ -114,7 +114,7 @@ describe.runIf(requireEnvironment(missingTools('virsh', 'libvirtd', 'qemu-system
   }, 60_000);
 
   it('drops a domain that is gone from its series', async () => {
-    const file = await writeConfig(dir, { state_file: join(dir, 'state2.json'), libvirt: { discover_interval: '1s' } });
+    const file = await writeConfig(dir, { state_file: join(dir, 'state2.json'), libvirt: { transport: 'virsh', discover_interval: '1s' } });
     const exporter = await ExporterProcess.start(file);
     exporters.push(exporter);
     const up = `livemig_qmp_monitor_up{vm="${DOMAIN}",host="${HOST}"}`;
@@ -126,7 +126,9 @@ describe.runIf(requireEnvironment(missingTools('virsh', 'libvirtd', 'qemu-system
   it('without a config and without libvirt, watches nothing, says so, and still serves', async () => {
     const stateDir = '/var/lib/livemig-exporter';
     const hadStateDir = existsSync(stateDir);
-    const exporter = await ExporterProcess.start(null, [], { PATH: '/nonexistent' });
+    // A mount namespace of its own with an empty /run/libvirt: this machine without libvirt.
+    const noLibvirt = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs none /run/libvirt && exec "$@"', 'sh'];
+    const exporter = await ExporterProcess.start(null, [], {}, noLibvirt);
     exporters.push(exporter);
     try {
       expect(exporter.logs.some((l) => String(l.msg).includes('libvirt not found'))).toBe(true);

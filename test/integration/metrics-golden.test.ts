@@ -45,7 +45,7 @@ const RECORD: MigrationRecord = {
   resumedAt: fig(NOW - 55_493),
   endedAt: fig(NOW - 54_540),
   durationSeconds: fig(5.46),
-  bytes: { transferred: fig(606522767), precopy: fig(472038704), postcopy: fig(134484063), downtime: fig(0) },
+  bytes: { transferred: fig(606522767), precopy: fig(472038704), postcopy: fig(134484063), downtime: fig(0), disk: null },
   qemu: {
     downtimeMs: fig(4),
     setupTimeMs: fig(4),

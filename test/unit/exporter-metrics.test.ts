@@ -12,7 +12,7 @@ function record(vm: string, endedAgoMs: number): MigrationRecord {
   return recordEnded(vm, NOW - endedAgoMs - 1000, NOW - endedAgoMs, {
     id: `${vm}@1`,
     durationSeconds: fig(1),
-    bytes: { transferred: fig(42), precopy: fig(42), postcopy: null, downtime: null },
+    bytes: { transferred: fig(42), precopy: fig(42), postcopy: null, downtime: null, disk: null },
     qemu: { downtimeMs: fig(3), setupTimeMs: null, totalTimeMs: null, postcopyRequests: null, passes: null, passesBeforePostcopy: null, errorDesc: null },
   });
 }

@@ -8,7 +8,7 @@ import { parseListenAddress } from '../../src/server/listen-address.js';
 import { fig, recordEnded } from '../helpers/records.js';
 
 function record(vm: string, startedAt: number, endedAt: number): MigrationRecord {
-  return recordEnded(vm, startedAt, endedAt, { labels: { flavor: 's' }, mode: 'hybrid', bytes: { transferred: fig(1e6), precopy: null, postcopy: null, downtime: null } });
+  return recordEnded(vm, startedAt, endedAt, { labels: { flavor: 's' }, mode: 'hybrid', bytes: { transferred: fig(1e6), precopy: null, postcopy: null, downtime: null, disk: null } });
 }
 
 const RECORDS = [record('<script>', 1_000_000, 1_005_000), record('vm-b', 2_000_000, 2_010_000)];

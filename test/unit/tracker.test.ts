@@ -53,6 +53,7 @@ describe('MigrationTracker on the QEMU 7.2 hybrid samples', () => {
       precopy: { value: HYBRID.precopy, evidence: 'qmp:source query-migrate ram.precopy-bytes' },
       postcopy: { value: HYBRID.postcopy, evidence: 'qmp:source query-migrate ram.postcopy-bytes' },
       downtime: { value: 0, evidence: 'qmp:source query-migrate ram.downtime-bytes' },
+      disk: null,
     });
     expect(r.qemu).toEqual({
       downtimeMs: { value: 4, evidence: 'qmp:source query-migrate downtime' },
@@ -250,6 +251,7 @@ describe('MigrationTracker on the other QEMU 7.2 samples', () => {
       // ... which is what QEMU 7.2 itself reports as postcopy-bytes for this migration.
       postcopy: { value: HYBRID.postcopy, evidence: 'derived: qmp:source query-migrate ram.transferred minus the pre-copy bytes' },
       downtime: null,
+      disk: null,
     });
   });
 

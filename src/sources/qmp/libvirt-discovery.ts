@@ -10,6 +10,7 @@ import { errorMessage, livemigError } from '../../errors.js';
 import type { Host } from '../../hosts/host.js';
 import type { Logger } from '../../log.js';
 import { describeQmpEndpoint, type QmpEndpoint } from '../../qemu/types.js';
+import { domainVm } from '../libvirt/domain-vm.js';
 import { parseDomainXml, type DomainDescription } from '../libvirt/domain-xml.js';
 
 /** Parses `virsh list --name`: one domain name per line, a blank line at the end. */
@@ -29,18 +30,8 @@ export function domainsToVms(
 ): VmConfig[] {
   return domains.map((domain) => {
     const endpoint: QmpEndpoint = { kind: 'virsh', domain, uri, virshPath };
-    const d = describe(domain);
-    const labels: Record<string, string> = {};
-    if (d?.nova?.name) labels.nova_name = d.nova.name;
-    if (d?.nova?.project) labels.nova_project = d.nova.project;
-    return {
-      name: domain,
-      flavor: d?.nova?.flavor ?? '',
-      labels,
-      pingAddress: null,
-      instanceUuid: d?.uuid ?? null,
-      monitors: [{ id: `${host}/${describeQmpEndpoint(endpoint)}`, host, endpoint }],
-    };
+    const description = describe(domain) ?? { name: domain, uuid: null, nova: null, interfaces: [] };
+    return domainVm(description, [{ id: `${host}/${describeQmpEndpoint(endpoint)}`, host, endpoint }]);
   });
 }
 
