@@ -3,8 +3,9 @@
  * from. Pure; the rules for each figure are documented where they are applied.
  */
 import { figureEvidence } from '../qemu/libvirt-fields.js';
-import type { MigrationInfo, RamField, RamStats } from '../qemu/types.js';
+import type { MigrationInfo, RamField } from '../qemu/types.js';
 import { evidence } from './marks.js';
+import { isLibvirtMonitor } from '../observations.js';
 import type { Evidence, Figure, MigrationMode, MigrationRecord } from '../records/record.js';
 import type { OpenMigration, Timed } from '../records/tracker-snapshot.js';
 import { type MigrationResult, isPostcopyStatus, terminalResult } from '../qemu/status.js';
@@ -58,7 +59,7 @@ export function buildRecord(vm: string, labels: Record<string, string>, m: OpenM
     resumedAt: m.resumedAt === null ? null : { value: m.resumedAt, evidence: m.resumedEvidence ?? (m.resumedVia === 'poll' ? 'qmp:destination query-status running (poll time)' : 'qmp:destination event RESUME') },
     endedAt: closing.endedAt,
     durationSeconds: duration(m, final, closing),
-    bytes: { transferred: ramFigure('transferred'), ...byteSplit(m, ram, switched, ramFigure, ramEvidence), disk: diskFigure(full) },
+    bytes: { transferred: ramFigure('transferred'), ...byteSplit(m, full, switched, ramFigure, ramEvidence), disk: diskFigure(full) },
     qemu: {
       downtimeMs: replyFigure((i) => i.downtimeMs, 'downtime'),
       setupTimeMs: replyFigure((i) => i.setupTimeMs, 'setup-time'),
@@ -108,12 +109,13 @@ function duration(m: OpenMigration, final: MigrationInfo | null, closing: Closin
  */
 function byteSplit(
   m: OpenMigration,
-  ram: RamStats | undefined,
+  full: MigrationInfo | null,
   switched: boolean,
   ramFigure: (field: RamField) => Figure | null,
   ramEvidence: (field: string) => Evidence,
 ): Pick<MigrationRecord['bytes'], 'precopy' | 'postcopy' | 'downtime'> {
   const none = { precopy: null, postcopy: null, downtime: null };
+  const ram = full?.ram;
   if (ram?.['precopy-bytes'] !== undefined) {
     return { precopy: ramFigure('precopy-bytes'), postcopy: ramFigure('postcopy-bytes'), downtime: ramFigure('downtime-bytes') };
   }
@@ -121,7 +123,7 @@ function byteSplit(
   if (transferred === undefined) return none;
   if (!switched) {
     return {
-      precopy: { value: transferred, evidence: `derived: all of ${ramEvidence('transferred')}, no switch to post-copy (QEMU < 7.0 reports no precopy-bytes)` },
+      precopy: { value: transferred, evidence: `derived: all of ${ramEvidence('transferred')}, no switch to post-copy (${noSplit(full)})` },
       postcopy: { value: 0, evidence: 'derived: no switch to post-copy' },
       downtime: null,
     };
@@ -129,15 +131,30 @@ function byteSplit(
   const atSwitch = m.lastPrecopyRam?.transferred ?? null;
   if (atSwitch === null) return none;
   return {
-    precopy: { value: atSwitch, evidence: 'derived: ram.transferred of the last pre-copy reply before the switch (QEMU < 7.0 reports no precopy-bytes)' },
+    precopy: {
+      value: atSwitch,
+      evidence:
+        full?.origin === 'libvirt'
+          ? `derived: memory_processed of the last pre-copy job stats before the switch (${noSplit(full)})`
+          : `derived: ram.transferred of the last pre-copy reply before the switch (${noSplit(full)})`,
+    },
     postcopy: { value: Math.max(0, transferred - atSwitch), evidence: `derived: ${ramEvidence('transferred')} minus the pre-copy bytes` },
     downtime: null,
   };
 }
 
+/** What told the passes: QEMU's MIGRATION_PASS events, or libvirt's migration-iteration events (which relay them). */
+function passEvents(m: OpenMigration): string {
+  return isLibvirtMonitor(m.source.monitor) ? 'libvirt:source migration-iteration events' : 'qmp:source event MIGRATION_PASS';
+}
+
+function noSplit(info: MigrationInfo | null): string {
+  return info?.origin === 'libvirt' ? "libvirt's job statistics have no pre-copy/post-copy split" : 'QEMU < 7.0 reports no precopy-bytes';
+}
+
 function passes(m: OpenMigration, synced: Figure | null): Figure | null {
   if (synced !== null && (m.maxPass === null || synced.value >= m.maxPass)) return synced;
-  if (m.maxPass !== null) return { value: m.maxPass, evidence: 'qmp:source event MIGRATION_PASS (highest)' };
+  if (m.maxPass !== null) return { value: m.maxPass, evidence: `${passEvents(m)} (highest)` };
   return null;
 }
 
@@ -149,7 +166,7 @@ function passes(m: OpenMigration, synced: Figure | null): Figure | null {
  */
 function passesBeforeSwitch(m: OpenMigration): Figure | null {
   if (m.passesAtSwitchover !== null) {
-    return { value: m.passesAtSwitchover, evidence: 'qmp:source event MIGRATION_PASS (highest before the switch-over)' };
+    return { value: m.passesAtSwitchover, evidence: `${passEvents(m)} (highest before the switch-over)` };
   }
   const last = m.latest?.info;
   const lastIsAfterSwitch = last !== undefined && (isPostcopyStatus(last.status) || terminalResult(last.status) !== null);

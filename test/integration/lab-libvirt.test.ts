@@ -13,6 +13,7 @@ import { buildLinuxGuest, linuxGuestAppend, type LinuxGuestImage } from '../../s
 import { LabLibvirt } from '../../src/lab/libvirt-daemons.js';
 import { LabNetwork } from '../../src/lab/netns.js';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
+import { ExporterProcess, writeConfig } from '../helpers/exporter-process.js';
 import { run, waitFor, xmlEscape } from '../helpers/libvirtd.js';
 
 const MiB = 1024 * 1024;
@@ -84,6 +85,7 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
     let dir: string;
     let image: LinuxGuestImage;
     const logs: EventLog[] = [];
+    const exporters: ExporterProcess[] = [];
 
     beforeAll(async () => {
       image = await buildLinuxGuest();
@@ -95,6 +97,7 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
 
     afterAll(async () => {
       for (const log of logs) log.stop();
+      await Promise.all(exporters.map((e) => e.stop()));
       await libvirt?.stop();
       await network?.destroy();
       if (dir) await rm(dir, { recursive: true, force: true });
@@ -119,6 +122,22 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
       await virsh(src.uri, 'migrate-setspeed', DOMAIN, '32');
       const [srcEvents, dstEvents] = [EventLog.start(src.uri), EventLog.start(dst.uri)];
       logs.push(srcEvents, dstEvents);
+      // The exporter on its libvirt source, watching both daemons as two hosts (their read-only
+      // sockets), and the migration link's byte counters in both namespaces.
+      const device = network.layout.migration.device;
+      const exporter = await ExporterProcess.start(
+        await writeConfig(dir, {
+          state_file: join(dir, 'state.json'),
+          hosts: [
+            { name: 'src', netns: network.namespaces.src, interfaces: [device] },
+            { name: 'dst', netns: network.namespaces.dst, interfaces: [device] },
+          ],
+          libvirt: { discover: 'off', hosts: [{ host: 'src', socket: src.roSocket }, { host: 'dst', socket: dst.roSocket }] },
+          netdev: { period: '1s', migrating_period: '100ms' },
+        }),
+      );
+      exporters.push(exporter);
+      await expect.poll(async () => (await exporter.metrics()).includes(`livemig_vm_info{vm="${DOMAIN}"`), { timeout: 15_000 }).toBe(true);
       await new Promise((r) => setTimeout(r, 500));
 
       const started = Date.now();
@@ -146,6 +165,31 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
       expect(stats.memory_processed).toBeGreaterThan((GUEST.fillMiB + 2 * GUEST.dirtyMiB) * MiB);
       expect(stats.memory_processed).toBeLessThan(GUEST.memoryMiB * MiB + GUEST.dirtyMiB * MiB);
       expect(stats.downtime).toBeGreaterThan(0);
+
+      // The exporter's record of it: libvirt's own figures, each with libvirt's evidence, one record for both sides.
+      const record = await exporter.waitForRecord((r) => r.vm === DOMAIN && r.interfaces !== undefined && r.interfaces !== null, 30_000);
+      console.log(`record: ${JSON.stringify(record)}`);
+      expect(record).toMatchObject({ result: 'completed', mode: 'hybrid', source: { host: 'src', monitor: 'libvirt:src' }, destination: { host: 'dst', monitor: 'libvirt:dst' } });
+      expect(record.bytes.transferred).toEqual({ value: stats.memory_processed, evidence: 'libvirt:source job stats memory_processed' });
+      expect(record.qemu.downtimeMs).toEqual({ value: stats.downtime, evidence: 'libvirt:source job stats downtime' });
+      expect(record.qemu.totalTimeMs).toEqual({ value: stats.time_elapsed, evidence: 'libvirt:source job stats time_elapsed' });
+      expect(record.qemu.setupTimeMs?.value).toBe(stats.setup_time);
+      expect(record.qemu.postcopyRequests?.value).toBe(stats.memory_postcopy_requests);
+      expect(record.qemu.passes?.value).toBe(stats.memory_iteration);
+      expect(record.qemu.passesBeforePostcopy?.value).toBe(2);
+      expect(record.durationSeconds).toEqual({ value: Number(stats.time_elapsed) / 1000, evidence: 'libvirt:source job stats time_elapsed' });
+      expect(record.resultEvidence).toBe('libvirt:source job-completed event');
+      expect(record.startedAt.evidence).toBe('libvirt:source migration-iteration event 1');
+      expect(record.stoppedAt?.evidence).toBe('libvirt:source lifecycle event suspended migrated');
+      expect(record.postcopyAt?.evidence).toBe('libvirt:source lifecycle event suspended postcopy');
+      expect(record.resumedAt?.evidence).toBe('libvirt:destination lifecycle event resumed postcopy');
+      expect(record.endedAt?.evidence).toBe('libvirt:source job-completed event');
+      expect(record.statuses.map((x) => `${x.side} ${x.status}`)).toEqual(expect.arrayContaining(['source active', 'source postcopy-active', 'source completed', 'destination active', 'destination postcopy-active', 'destination completed']));
+      // The bytes libvirt counted crossed the migration link: what the source's veth sent, within 5 %.
+      const sent = record.interfaces?.sourceTransmitBytes?.value ?? 0;
+      console.log(`libvirt memory_processed ${stats.memory_processed} B; migration link: source sent ${sent} B (ratio ${(sent / Number(stats.memory_processed)).toFixed(4)})`);
+      expect(sent / Number(stats.memory_processed)).toBeGreaterThan(0.95);
+      expect(sent / Number(stats.memory_processed)).toBeLessThan(1.05);
 
       // Nothing in this set-up taints the domain.
       expect((await virsh(dst.uri, 'dominfo', DOMAIN)).stdout).not.toMatch(/tainted/i);

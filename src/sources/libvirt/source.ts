@@ -75,12 +75,16 @@ interface Domain {
   polls: number;
   /** The job's final figures arrived (job-completed, or the completed statistics). */
   finished: boolean;
+  /** Stopped after migrating out, its job-completed event still to come: the report of its going waits for it. */
+  departing: NodeJS.Timeout | null;
   info: MigrationInfo | null;
 }
 
 export class LibvirtSource {
   private client: LibvirtClient | null = null;
   private readonly domains = new Map<string, Domain>();
+  /** Source domains that stopped after migrating out and whose job-completed event is awaited. */
+  private readonly departed = new Map<string, Domain>();
   private readonly backoff: Backoff;
   private stopped = false;
   private reconnects = 0;
@@ -110,6 +114,7 @@ export class LibvirtSource {
     this.stopped = true;
     for (const timer of [this.reconnectTimer, this.listTimer]) if (timer) clearTimeout(timer);
     for (const d of this.domains.values()) this.stopPolling(d);
+    for (const d of this.departed.values()) if (d.departing) clearTimeout(d.departing);
     const client = this.client;
     this.client = null;
     await client?.close();
@@ -258,6 +263,7 @@ export class LibvirtSource {
       const known = d;
       void this.describe(client, [known]).then(() => this.announceDomains()).catch((err: unknown) => this.listFailed(err));
     }
+    d ??= this.departed.get(event.domain.name);
     if (!d) return;
     if (event.kind === 'migration-iteration' && d.role !== 'source') {
       // A save or a dump iterates too: only a migration leaving this host is one.
@@ -273,12 +279,28 @@ export class LibvirtSource {
       const completed = reports[0];
       if (completed?.kind === 'status') d.info = completed.info;
     }
-    this.emitAll(d, reports);
+    const departing = event.kind === 'lifecycle' && event.event === 'stopped' && event.detail === 'migrated' && d.role === 'source' && !d.finished;
+    // libvirt sends "stopped migrated" before job-completed: the source's final figures come after its end.
+    this.emitAll(d, departing ? reports.filter((r) => r.kind !== 'gone') : reports);
+    if (event.kind === 'job-completed' && d.departing) this.depart(d);
     if (event.kind === 'lifecycle' && event.event === 'stopped') {
       this.stopPolling(d);
       this.domains.delete(d.ref.name);
+      if (departing) {
+        const known = d;
+        this.departed.set(d.ref.name, d);
+        d.departing = setTimeout(() => this.depart(known), COMPLETED_EVENT_GRACE_MS * 3);
+      }
       void this.announceDomains();
     }
+  }
+
+  /** The departed source domain's going, once its final figures came or stopped being awaited. */
+  private depart(d: Domain): void {
+    if (d.departing) clearTimeout(d.departing);
+    d.departing = null;
+    if (this.departed.get(d.ref.name) === d) this.departed.delete(d.ref.name);
+    this.emitAll(d, [{ kind: 'gone', reason: 'libvirt: domain stopped migrated', what: 'lifecycle event stopped migrated' }]);
   }
 
   // --- job statistics while a migration job runs ------------------------------------------------
@@ -390,7 +412,7 @@ export class LibvirtSource {
 }
 
 function newDomain(ref: DomainRef): Domain {
-  return { ref, description: null, role: null, postcopy: false, polling: null, polls: 0, finished: false, info: null };
+  return { ref, description: null, role: null, postcopy: false, polling: null, polls: 0, finished: false, departing: null, info: null };
 }
 
 /** A domain whose XML could not be read: its name and UUID from the list. */
