@@ -5,6 +5,7 @@
  * lab's Linux guest (TCG, direct kernel boot: nothing libvirt would call tainted).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { readFile, mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLinuxGuest, linuxGuestAppend, type LinuxGuestImage } from '../../src/lab/guest/linux.js';
 import { LabLibvirt } from '../../src/lab/libvirt-daemons.js';
 import { LabNetwork } from '../../src/lab/netns.js';
+import { LocalHost } from '../../src/hosts/local.js';
+import { LibvirtClient } from '../../src/sources/libvirt/client.js';
+import { decodePacket } from '../../src/sources/libvirt/packet.js';
+import { MessageType, Procedure } from '../../src/sources/libvirt/protocol.js';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
 import { ExporterProcess, writeConfig } from '../helpers/exporter-process.js';
 import { run, waitFor, xmlEscape } from '../helpers/libvirtd.js';
@@ -75,6 +80,45 @@ class EventLog {
   }
 }
 
+/**
+ * A libvirt client of the test's own on one daemon's read-only socket, keeping every packet, so
+ * that LME_CAPTURE_LIBVIRT=1 saves a migration's events and job statistics for the unit tests
+ * (test/fixtures/libvirt/README.md).
+ */
+class PacketLog {
+  private readonly packets: Buffer[] = [];
+  private constructor(readonly client: LibvirtClient) {}
+
+  static async open(socket: string): Promise<PacketLog> {
+    let log: PacketLog | undefined;
+    const kept: Buffer[] = [];
+    const client = await LibvirtClient.open(await new LocalHost('local').connectUnix(socket), `unix:${socket}`, {
+      tap: (direction, raw) => direction === 'in' && (log ? log.packets : kept).push(Buffer.from(raw)),
+    });
+    log = new PacketLog(client);
+    log.packets.push(...kept);
+    for (const event of ['LIFECYCLE', 'MIGRATION_ITERATION', 'JOB_COMPLETED'] as const) await client.registerDomainEvent(event);
+    return log;
+  }
+
+  /** The packets of one procedure and message type, whose body passes `match`. */
+  find(procedure: number, type: number, match: (body: Buffer) => boolean = () => true): Buffer[] {
+    return this.packets.filter((raw) => {
+      const { header, body } = decodePacket(raw);
+      return header.procedure === procedure && header.type === type && match(body);
+    });
+  }
+
+  save(name: string, raw: Buffer | undefined): void {
+    if (process.env.LME_CAPTURE_LIBVIRT !== '1') return;
+    if (!raw) throw new Error(`nothing captured for ${name}`);
+    writeFileSync(new URL(`../fixtures/libvirt/libvirt-9.0.${name}.bin`, import.meta.url), raw);
+  }
+}
+
+/** The lifecycle event body's last two words: event and detail. */
+const lifecycleIs = (event: number, detail: number) => (body: Buffer) => body.readInt32BE(body.length - 8) === event && body.readInt32BE(body.length - 4) === detail;
+
 const virsh = (uri: string, ...args: string[]) => run('virsh', ['-c', uri, ...args], { env: { ...process.env, LC_ALL: 'C' } });
 
 describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 'qemu-system-x86_64', 'ip', 'unshare', 'gcc', 'apt-get', 'dpkg-deb'), needsRoot()))(
@@ -86,6 +130,7 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
     let image: LinuxGuestImage;
     const logs: EventLog[] = [];
     const exporters: ExporterProcess[] = [];
+    const clients: LibvirtClient[] = [];
 
     beforeAll(async () => {
       image = await buildLinuxGuest();
@@ -98,6 +143,7 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
     afterAll(async () => {
       for (const log of logs) log.stop();
       await Promise.all(exporters.map((e) => e.stop()));
+      await Promise.all(clients.map((c) => c.close()));
       await libvirt?.stop();
       await network?.destroy();
       if (dir) await rm(dir, { recursive: true, force: true });
@@ -122,6 +168,8 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
       await virsh(src.uri, 'migrate-setspeed', DOMAIN, '32');
       const [srcEvents, dstEvents] = [EventLog.start(src.uri), EventLog.start(dst.uri)];
       logs.push(srcEvents, dstEvents);
+      const [srcPackets, dstPackets] = [await PacketLog.open(src.roSocket), await PacketLog.open(dst.roSocket)];
+      clients.push(srcPackets.client, dstPackets.client);
       // The exporter on its libvirt source, watching both daemons as two hosts (their read-only
       // sockets), and the migration link's byte counters in both namespaces.
       const device = network.layout.migration.device;
@@ -141,8 +189,18 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
       await new Promise((r) => setTimeout(r, 500));
 
       const started = Date.now();
+      // Job statistics as the libvirt source reads them while the job runs (nova's 2 Hz).
+      const domainRef = (await srcPackets.client.listAllDomains()).find((d) => d.name === DOMAIN)!;
+      const running: string[] = [];
+      const poller = setInterval(() => {
+        void srcPackets.client.getJobStats(domainRef).then(
+          (job) => running.push(`${job.typeName}/${String(job.stats.operation)}`),
+          () => undefined,
+        );
+      }, 500);
       await virsh(src.uri, 'migrate', '--live', '--postcopy', '--postcopy-after-precopy', '--domain', DOMAIN, '--desturi', dst.uri, '--migrateuri', `tcp://${network.migrationAddress('dst')}`);
       const tookMs = Date.now() - started;
+      clearInterval(poller);
       await waitFor(async () => srcEvents.events().includes('job-completed'), 'the job-completed event', 10_000).catch((err: unknown) => {
         console.log(`source events: ${srcEvents.raw()}\ndestination events: ${dstEvents.raw()}`);
         throw err;
@@ -190,6 +248,18 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
       console.log(`libvirt memory_processed ${stats.memory_processed} B; migration link: source sent ${sent} B (ratio ${(sent / Number(stats.memory_processed)).toFixed(4)})`);
       expect(sent / Number(stats.memory_processed)).toBeGreaterThan(0.95);
       expect(sent / Number(stats.memory_processed)).toBeLessThan(1.05);
+
+      // What the libvirt source itself reads: an unbounded job of operation 5 (migration out) while it runs.
+      expect(running.length).toBeGreaterThanOrEqual(5);
+      expect(running.slice(0, 3)).toEqual(['unbounded/5', 'unbounded/5', 'unbounded/5']);
+      const polled = srcPackets.find(Procedure.DOMAIN_GET_JOB_STATS, MessageType.reply, (body) => body.length > 200);
+      srcPackets.save('domain-get-job-stats.migration-running.reply', polled[1]);
+      srcPackets.save('event.job-completed.migration', srcPackets.find(Procedure.DOMAIN_EVENT_CALLBACK_JOB_COMPLETED, MessageType.message)[0]);
+      srcPackets.save('event.lifecycle.suspended-postcopy', srcPackets.find(Procedure.DOMAIN_EVENT_CALLBACK_LIFECYCLE, MessageType.message, lifecycleIs(3, 7))[0]);
+      srcPackets.save('event.lifecycle.stopped-migrated', srcPackets.find(Procedure.DOMAIN_EVENT_CALLBACK_LIFECYCLE, MessageType.message, lifecycleIs(5, 3))[0]);
+      dstPackets.save('event.lifecycle.started-migrated', dstPackets.find(Procedure.DOMAIN_EVENT_CALLBACK_LIFECYCLE, MessageType.message, lifecycleIs(2, 1))[0]);
+      dstPackets.save('event.lifecycle.resumed-postcopy', dstPackets.find(Procedure.DOMAIN_EVENT_CALLBACK_LIFECYCLE, MessageType.message, lifecycleIs(4, 3))[0]);
+      dstPackets.save('event.lifecycle.resumed-migrated', dstPackets.find(Procedure.DOMAIN_EVENT_CALLBACK_LIFECYCLE, MessageType.message, lifecycleIs(4, 1))[0]);
 
       // Nothing in this set-up taints the domain.
       expect((await virsh(dst.uri, 'dominfo', DOMAIN)).stdout).not.toMatch(/tainted/i);
