@@ -86,17 +86,17 @@ class EventLog {
  * (test/fixtures/libvirt/README.md).
  */
 class PacketLog {
-  private readonly packets: Buffer[] = [];
-  private constructor(readonly client: LibvirtClient) {}
+  private constructor(
+    readonly client: LibvirtClient,
+    private readonly packets: Buffer[],
+  ) {}
 
   static async open(socket: string): Promise<PacketLog> {
-    let log: PacketLog | undefined;
-    const kept: Buffer[] = [];
+    const packets: Buffer[] = [];
     const client = await LibvirtClient.open(await new LocalHost('local').connectUnix(socket), `unix:${socket}`, {
-      tap: (direction, raw) => direction === 'in' && (log ? log.packets : kept).push(Buffer.from(raw)),
+      tap: (direction, raw) => direction === 'in' && packets.push(Buffer.from(raw)),
     });
-    log = new PacketLog(client);
-    log.packets.push(...kept);
+    const log = new PacketLog(client, packets);
     for (const event of ['LIFECYCLE', 'MIGRATION_ITERATION', 'JOB_COMPLETED'] as const) await client.registerDomainEvent(event);
     return log;
   }
