@@ -1,5 +1,6 @@
 import type { SourceHealth } from '../metrics/exporter-metrics.js';
 import type { StateSections } from '../records/persistence.js';
+import type { MonitorState } from '../sources/qmp/source.js';
 import type { ScrapeViews, Signal, SignalContext, SignalFactory } from './signal.js';
 
 /** The signals the config enables, built from their factories and handled alike. */
@@ -9,7 +10,7 @@ export class Signals {
 
   /** Read across every signal; a signal's own views stay its own business. */
   readonly views: ScrapeViews = {
-    monitors: () => this.list.flatMap((s) => [...(s.views?.monitors?.() ?? [])]),
+    monitors: () => onePerQemu(this.list.flatMap((s) => [...(s.views?.monitors?.() ?? [])])),
     pingTargets: () => this.list.flatMap((s) => [...(s.views?.pingTargets?.() ?? [])]),
     currentOutages: () => new Map(this.list.flatMap((s) => [...(s.views?.currentOutages?.() ?? [])])),
   };
@@ -58,4 +59,18 @@ export class Signals {
   saved(): StateSections {
     return Object.assign({}, ...this.list.map((s) => s.saved?.() ?? {})) as StateSections;
   }
+}
+
+/**
+ * One monitor state per VM and host: a QEMU watched both through its QMP monitor and through
+ * libvirt is one set of series (the first signal's view wins: QMP's, which has the run state).
+ */
+function onePerQemu(states: MonitorState[]): MonitorState[] {
+  const seen = new Set<string>();
+  return states.filter((s) => {
+    const key = `${s.ref.vm}\u0000${s.ref.host}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
