@@ -63,14 +63,15 @@ export class Signals {
 
 /**
  * One monitor state per VM and host: a QEMU watched both through its QMP monitor and through
- * libvirt is one set of series (the first signal's view wins: QMP's, which has the run state).
+ * libvirt is one set of series (the first signal's view that reports wins: QMP's, which has the run state, before libvirt's).
  */
 function onePerQemu(states: MonitorState[]): MonitorState[] {
-  const seen = new Set<string>();
-  return states.filter((s) => {
+  const chosen = new Map<string, MonitorState>();
+  for (const s of states) {
     const key = `${s.ref.vm}\u0000${s.ref.host}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+    const held = chosen.get(key);
+    // A monitor that is down or has not answered yet gives way to one that reports.
+    if (!held || (!(held.up && held.info) && s.up && s.info)) chosen.set(key, s);
+  }
+  return [...chosen.values()];
 }
