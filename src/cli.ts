@@ -64,7 +64,7 @@ export function buildProgram(): Command {
       try {
         const config = await loadConfigFile(file);
         const monitors = config.vms.reduce((n, vm) => n + vm.monitors.length, 0);
-        process.stdout.write(`${file}: valid (${config.vms.length} VMs, ${monitors} QEMU monitors, libvirt discovery ${config.libvirt.discover})\n`);
+        process.stdout.write(`${file}: valid (${config.vms.length} VMs, ${monitors} QEMU monitors, libvirt ${config.libvirt.transport}, discover ${config.libvirt.discover})\n`);
       } catch (err) {
         fail(err);
       }

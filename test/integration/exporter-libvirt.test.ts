@@ -49,7 +49,7 @@ describe.runIf(requireEnvironment(missingTools('virsh', 'libvirtd', 'qemu-system
   });
 
   it('discovers the local domains on its defaults and records a migration made through libvirt’s QEMU', async () => {
-    // Defaults but for the state file: libvirt discovery is "auto" and finds virsh and libvirtd.
+    // Defaults but for the state file and the transport: libvirt discovery is "auto" and finds virsh and libvirtd.
     const file = await writeConfig(dir, { state_file: join(dir, 'state.json'), libvirt: { transport: 'virsh', discover_interval: '1s' } });
     const exporter = await ExporterProcess.start(file);
     exporters.push(exporter);
