@@ -265,5 +265,35 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
       expect((await virsh(dst.uri, 'dominfo', DOMAIN)).stdout).not.toMatch(/tainted/i);
       for (const d of [src, dst]) expect(await readFile(join(d.qemuLogDir, `${DOMAIN}.log`), 'utf8')).not.toContain('tainted');
     }, 120_000);
+
+    it('records a migration back cancelled with domjobabort as not completed: libvirt keeps no statistics of it, and the domain still runs on its source', async () => {
+      const { src, dst } = libvirt.daemons;
+      // The domain runs on dst after the test above: it migrates back, slowly, and is cancelled on its way.
+      expect((await virsh(dst.uri, 'domstate', DOMAIN)).stdout.trim()).toBe('running');
+      const exporter = exporters[0]!;
+      await virsh(dst.uri, 'migrate-setspeed', DOMAIN, '8');
+      const migration = virsh(dst.uri, 'migrate', '--live', '--domain', DOMAIN, '--desturi', src.uri, '--migrateuri', `tcp://${network.migrationAddress('src')}`).then(
+        () => 'completed',
+        (err: unknown) => String((err as { stderr?: string }).stderr ?? err),
+      );
+      await waitFor(async () => (await virsh(dst.uri, 'domjobinfo', DOMAIN)).stdout.includes('Unbounded'), 'the migration job on dst', 15_000);
+      await new Promise((r) => setTimeout(r, 2_000));
+      await virsh(dst.uri, 'domjobabort', DOMAIN);
+      const said = await migration;
+      console.log(`virsh migrate after domjobabort: ${said.trim()}`);
+      expect(said).toMatch(/cancel/i);
+      const record = await exporter.waitForRecord((r) => r.vm === DOMAIN && r.source.host === 'dst', 30_000).catch((err: unknown) => {
+        console.log(exporter.logs.filter((l) => l.component === 'libvirt' || l.component === 'tracker').map((l) => JSON.stringify(l)).join('\n'));
+        throw err;
+      });
+      console.log(`cancelled record: ${JSON.stringify({ result: record.result, resultEvidence: record.resultEvidence, endedAt: record.endedAt, transferred: record.bytes.transferred, errorDesc: record.qemu.errorDesc })}`);
+      expect(record).toMatchObject({ source: { host: 'dst', monitor: 'libvirt:dst' } });
+      // libvirt 9.0: the completed statistics after a cancel are type none, and the state stays running/migrated.
+      expect(record.result).toBe('failed');
+      expect(record.resultEvidence).toBe('libvirt:source domain state running migrated after its job ended');
+      expect(record.qemu.errorDesc).toMatch(/^libvirt: the migration job ended without completing and libvirt kept no statistics of it/);
+      expect(record.bytes.transferred?.evidence).toBe('libvirt:source job stats memory_processed (last reply before the end)');
+      expect((await virsh(dst.uri, 'domstate', DOMAIN)).stdout.trim()).toBe('running');
+    }, 90_000);
   },
 );

@@ -363,6 +363,7 @@ export class LibvirtSource {
       }
       return true;
     }
+    this.options.logger.debug({ host: this.hostName, domain: d.ref.name, type: job.typeName, polls: d.polls }, 'migration job ended');
     if (!d.finished) setTimeout(() => void this.readCompleted(client, d), COMPLETED_EVENT_GRACE_MS).unref();
     return false;
   }
@@ -372,15 +373,42 @@ export class LibvirtSource {
     if (d.finished || client.isClosed || this.stopped) return;
     try {
       const job = await client.getJobStats(d.ref, { completed: true, keep: true });
-      if (d.finished || !isOutgoingMigration(job.stats)) return;
-      const info = jobStatsInfo(job.typeName, job.stats, d.postcopy);
-      if (!info) return;
+      const info = isOutgoingMigration(job.stats) ? jobStatsInfo(job.typeName, job.stats, d.postcopy) : null;
+      if (d.finished) return;
+      if (!info) {
+        // libvirt 9.0 keeps no statistics of a cancelled or failed migration: the domain's state tells.
+        await this.settleWithoutStatistics(client, d, job.typeName);
+        return;
+      }
       d.finished = true;
       d.info = info;
       this.emitAll(d, [{ kind: 'status', info, what: 'completed job stats' }]);
     } catch (err) {
       this.options.logger.debug({ host: this.hostName, domain: d.ref.name, err: errorMessage(err) }, 'no completed job statistics');
     }
+  }
+
+  /**
+   * A migration job that ended leaving no statistics, on a domain that still runs here: it did not
+   * complete (a completed source stops). Cancelled when libvirt says so in the state's reason.
+   */
+  private async settleWithoutStatistics(client: LibvirtClient, d: Domain, type: string): Promise<void> {
+    let state;
+    try {
+      state = await client.getState(d.ref);
+    } catch (err) {
+      this.options.logger.debug({ host: this.hostName, domain: d.ref.name, type, err: errorMessage(err) }, 'the ended job left no statistics and the domain is gone');
+      return;
+    }
+    if (d.finished || state.stateName === 'shutoff') return;
+    const cancelled = state.reasonName === 'migration-canceled';
+    const errorDesc = cancelled
+      ? 'libvirt: the migration was cancelled (the domain runs here, reason migration-canceled)'
+      : `libvirt: the migration job ended without completing and libvirt kept no statistics of it (a cancel or a failure: libvirt 9.0 keeps neither); the domain still runs here (${state.stateName}, ${state.reasonName})`;
+    const info: MigrationInfo = { status: cancelled ? 'cancelled' : 'failed', incoming: false, origin: 'libvirt', errorDesc };
+    d.finished = true;
+    d.info = info;
+    this.emitAll(d, [{ kind: 'status', info, what: `domain state ${state.stateName} ${state.reasonName} after its job ended` }]);
   }
 
   // --- observations ----------------------------------------------------------------------------
