@@ -292,6 +292,26 @@ async function eventPhase(pid: number, libvirtd: number, domains: readonly strin
   return { seconds: (performance.now() - started) / 1000, exporterMs: treeCpuMs(pid) - before.tree, libvirtdMs: procCpuMs(libvirtd) - before.libvirtd };
 }
 
+/** The exporter's warnings and errors, counted by message: "N lines: 3 × msg (first reason), ...". */
+function logSummary(stderr: string): string {
+  const lines = stderr.trim().split('\n').filter(Boolean);
+  const byMsg = new Map<string, { n: number; first: string }>();
+  for (const line of lines) {
+    let entry: { msg?: string; reason?: string; err?: string } = {};
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      // not pino's JSON: counted as its own text
+    }
+    const key = entry.msg ?? line.slice(0, 120);
+    const seen = byMsg.get(key) ?? { n: 0, first: (entry.reason ?? entry.err ?? '').slice(0, 200) };
+    seen.n++;
+    byMsg.set(key, seen);
+  }
+  const top = [...byMsg].sort((x, y) => y[1].n - x[1].n).slice(0, 3);
+  return lines.length ? `${lines.length} lines: ${top.map(([msg, v]) => `${v.n} × "${msg}"${v.first ? ` (first: ${v.first})` : ''}`).join('; ')}` : '';
+}
+
 type Outcome = { ok: true; window: Window; events: EventPhase | null; end: Seen } | { ok: false; reason: string };
 let broke = false;
 
@@ -308,8 +328,8 @@ async function runCase(dir: string, name: string, config: unknown, want: { vms: 
     const window = await measureWindow(exporter.pid, libvirtd, others);
     const end = watched(await scrape(exporter));
     const events = domains ? await eventPhase(exporter.pid, libvirtd, domains) : null;
-    const warnings = exporter.stderr().trim().split('\n').filter(Boolean);
-    if (warnings.length) console.log(`  ${name}: the exporter logged ${warnings.length} lines, the first: ${warnings[0]?.slice(0, 300)}`);
+    const logged = logSummary(exporter.stderr());
+    if (logged) console.log(`  ${name}: the exporter logged ${logged}`);
     console.log(`  ${name}: at the window's end ${describeSeen(end)}; ${name.startsWith('ssh') ? 'sshd' : 'QEMU processes'} ${fixed(window.otherPct)} % of a core`);
     return { ok: true, window, events, end };
   } catch (err) {
@@ -374,8 +394,9 @@ try {
   for (const [name, o] of results) if (!o.ok) console.log(`${name}: ${o.reason}`);
   for (const [name, o] of results) {
     if (!o.ok || !o.events) continue;
-    const aboveIdle = o.events.exporterMs - (o.window.cpuPct / 100) * o.events.seconds * 1000;
-    console.log(`events, ${name}: ${EVENTS} in ${fixed(o.events.seconds, 1)} s; exporter tree ${fixed(o.events.exporterMs, 0)} ms (${fixed(aboveIdle, 0)} ms above its idle rate), libvirtd ${fixed(o.events.libvirtdMs, 0)} ms`);
+    const aboveIdle = (ms: number, pct: number) => `${fixed(ms - pct * 10 * (o.events as EventPhase).seconds, 0)} ms`;
+    const { seconds, exporterMs, libvirtdMs } = o.events;
+    console.log(`events, ${name}: ${EVENTS} in ${fixed(seconds, 1)} s; exporter tree ${fixed(exporterMs, 0)} ms (${aboveIdle(exporterMs, o.window.cpuPct)} above its idle rate), libvirtd ${fixed(libvirtdMs, 0)} ms (${aboveIdle(libvirtdMs, o.window.libvirtdPct)} above)`);
   }
   console.log('(% = of one core; "per idle VM" and "extra" = case minus baseline, per domain or in all; events columns: case minus baseline per 1,000 events)');
   console.log('');
