@@ -19,6 +19,7 @@ import type { Host } from '../../hosts/host.js';
 import type { Logger } from '../../log.js';
 import { libvirtMonitorId, type MonitorRef, type Observation } from '../../observations.js';
 import type { MigrationInfo } from '../../qemu/types.js';
+import type { MonitorState } from '../qmp/source.js';
 import type { LibvirtClient } from './client.js';
 import { parseDomainXml, type DomainDescription } from './domain-xml.js';
 import type { DomainEvent } from './events.js';
@@ -32,16 +33,6 @@ const LIST_ACTIVE = 1;
 const DESCRIBE_AT_ONCE = 8;
 /** After a job ended, how long its job-completed event may trail the poll that saw the end. */
 const COMPLETED_EVENT_GRACE_MS = 1_000;
-
-export interface LibvirtDomainView {
-  ref: MonitorRef;
-  endpoint: string;
-  up: boolean;
-  reconnects: number;
-  info: MigrationInfo | null;
-  runState: string | null;
-  lastProblem: 'none' | 'absent' | 'error';
-}
 
 export interface LibvirtSourceOptions {
   host: Host;
@@ -121,7 +112,7 @@ export class LibvirtSource {
   }
 
   /** Domains whose migration job is watched, for the QEMU metrics (their latest figures). */
-  *views(): Iterable<LibvirtDomainView> {
+  *views(): Iterable<MonitorState> {
     for (const d of this.domains.values()) {
       if (!d.info) continue;
       const vm = this.vmName(d);
