@@ -198,9 +198,21 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
           () => undefined,
         );
       }, 500);
+      // The live series while it runs, from the 2 Hz job statistics (the QMP series' names).
+      const live = new Set<string>();
+      const scraper = setInterval(() => {
+        void exporter.metrics().then((text) => {
+          for (const line of text.split('\n')) {
+            if (!line.includes(`vm="${DOMAIN}",host="src"`) || line.startsWith('#')) continue;
+            if (/^livemig_qemu_migration_status\{.*\} 1$/.test(line)) live.add(line.replace(/^.*status="([^"]+)".*$/, 'status $1'));
+            if (line.startsWith('livemig_qemu_migration_ram_total_bytes{')) live.add(`total ${line.split(' ').at(-1)}`);
+          }
+        }, () => undefined);
+      }, 400);
       await virsh(src.uri, 'migrate', '--live', '--postcopy', '--postcopy-after-precopy', '--domain', DOMAIN, '--desturi', dst.uri, '--migrateuri', `tcp://${network.migrationAddress('dst')}`);
       const tookMs = Date.now() - started;
       clearInterval(poller);
+      clearInterval(scraper);
       await waitFor(async () => srcEvents.events().includes('job-completed'), 'the job-completed event', 10_000).catch((err: unknown) => {
         console.log(`source events: ${srcEvents.raw()}\ndestination events: ${dstEvents.raw()}`);
         throw err;
@@ -249,6 +261,10 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
       expect(sent / Number(stats.memory_processed)).toBeGreaterThan(0.95);
       expect(sent / Number(stats.memory_processed)).toBeLessThan(1.05);
 
+      console.log(`live series of the source while it ran: ${[...live].join(', ')}`);
+      expect(live).toContain('status active');
+      expect(live).toContain('status postcopy-active');
+      expect(live).toContain(`total ${stats.memory_total}`);
       // What the libvirt source itself reads: an unbounded job of operation 5 (migration out) while it runs.
       expect(running.length).toBeGreaterThanOrEqual(5);
       expect(running.slice(0, 3)).toEqual(['unbounded/5', 'unbounded/5', 'unbounded/5']);
