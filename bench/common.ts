@@ -3,10 +3,13 @@
  * lines, child processes started with tsx, and QEMU's own JSON layout for replayed replies.
  * Benchmarks print figures; they never assert on time.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { freePort } from '../test/helpers/ports.js';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -251,4 +254,30 @@ export function qemuJson(value: unknown): string {
       .join(', ')}}`;
   }
   return JSON.stringify(value);
+}
+
+/**
+ * `--built 1`: the exporter compiled by tsc (as `npm run build` makes it, but into a cache
+ * directory so dist/ is left alone) instead of run through tsx, whose loader adds memory that a
+ * deployment does not have.
+ */
+export const BUILT = flag('built', 0) === 1;
+const BUILT_DIR = join(ROOT, 'node_modules/.cache/livemig-bench-dist');
+
+/** Compiles the exporter for `--built 1` (once per benchmark run). */
+export function buildExporterIfAsked(): void {
+  if (BUILT) execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', BUILT_DIR], { cwd: ROOT, stdio: 'inherit' });
+}
+
+/** Writes `name`.yml in `dir` and starts the exporter's CLI with it on a free loopback port, as a user runs it. */
+export async function spawnExporter(dir: string, name: string, config: unknown, stderr: 'inherit' | 'pipe'): Promise<{ child: ChildProcess; url: string }> {
+  const file = join(dir, `${name}.yml`);
+  await writeFile(file, stringify(config));
+  const port = await freePort();
+  const entry = BUILT ? [join(BUILT_DIR, 'cli.js')] : ['--import', 'tsx', join(ROOT, 'src/cli.ts')];
+  const child = spawn(process.execPath, [...entry, '--config', file, '--web.listen-address', `127.0.0.1:${port}`, '--log.level', 'warn'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', stderr],
+  });
+  return { child, url: `http://127.0.0.1:${port}` };
 }

@@ -11,16 +11,15 @@
  * lifecycle events (virsh resume / suspend) and the CPU they cost. Last, `--ssh-hosts` hosts
  * entries on a loopback sshd whose libvirt is watched over SSH, with `--ssh-domains` domains.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { stringify } from 'yaml';
 import { libvirtKvmProblem, startLibvirtd, stopDaemons, virsh, xmlEscape } from '../test/helpers/libvirtd.js';
-import { descendants, freePort, TestSshd } from '../test/helpers/sshd.js';
-import { fixed, flag, loadText, median, printHeader, ratio, ROOT, stopChild, table, verdict } from './common.js';
+import { descendants, TestSshd } from '../test/helpers/sshd.js';
+import { buildExporterIfAsked, BUILT, fixed, flag, loadText, median, printHeader, ratio, spawnExporter, stopChild, table, verdict } from './common.js';
 
 const DOMAINS = flag('domains', 200);
 const WARMUP_S = flag('warmup', 10);
@@ -28,8 +27,6 @@ const SECONDS = flag('seconds', 60);
 const EVENTS = flag('events', 2000);
 const SSH_HOSTS = flag('ssh-hosts', 50);
 const SSH_DOMAINS = Math.min(flag('ssh-domains', 40), DOMAINS);
-const BUILT = flag('built', 0) === 1;
-const BUILT_DIR = join(ROOT, 'node_modules/.cache/livemig-bench-dist');
 const PREFIX = 'lme-idle-';
 const CREATE_AT_ONCE = 8;
 const SETTLE_S = 15;
@@ -157,21 +154,14 @@ interface Exporter {
 }
 
 async function startExporter(dir: string, name: string, config: unknown): Promise<Exporter> {
-  const file = join(dir, `${name}.yml`);
-  await writeFile(file, stringify(config));
-  const port = await freePort();
-  const entry = BUILT ? [join(BUILT_DIR, 'cli.js')] : ['--import', 'tsx', join(ROOT, 'src/cli.ts')];
-  const child = spawn(process.execPath, [...entry, '--config', file, '--web.listen-address', `127.0.0.1:${port}`, '--log.level', 'warn'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const { child, url } = await spawnExporter(dir, name, config, 'pipe');
   const closed = new Promise((r) => child.once('close', r));
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     if (stderr.length < 65536) stderr += chunk.toString();
   });
   cleanups.push(() => stopChild(child, 10_000));
-  const exporter = { child, pid: child.pid as number, url: `http://127.0.0.1:${port}`, stderr: () => stderr };
+  const exporter = { child, pid: child.pid as number, url, stderr: () => stderr };
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) {
@@ -352,7 +342,7 @@ await printHeader(`libvirt-idle: ${DOMAINS} idle libvirt domains watched, rpc so
 const dir = await mkdtemp(join(tmpdir(), 'lme-bench-idle-'));
 cleanups.push(() => rm(dir, { recursive: true, force: true }));
 try {
-  if (BUILT) execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', BUILT_DIR], { cwd: ROOT, stdio: 'inherit' });
+  buildExporterIfAsked();
   const daemons = await startLibvirtd();
   cleanups.push(() => stopDaemons(daemons));
   const libvirtd = Number(readFileSync('/run/libvirtd.pid', 'utf8').trim());

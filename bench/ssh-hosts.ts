@@ -9,14 +9,13 @@
  * second) of the exporter process over the measured window; the baseline is the same exporter
  * with the same config minus the hosts, measured the same way in the same run.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { descendants, freePort, TestSshd } from '../test/helpers/sshd.js';
-import { fixed, flag, printHeader, ratio, ROOT, table, verdict } from './common.js';
+import { descendants, TestSshd } from '../test/helpers/sshd.js';
+import { buildExporterIfAsked, BUILT, fixed, flag, printHeader, ratio, spawnExporter, table, verdict } from './common.js';
 
 const HOSTS = flag('hosts', 50);
 const SSHDS = flag('sshds', 2);
@@ -25,13 +24,6 @@ const SECONDS = flag('seconds', 60);
 const CPU_TARGET = 10;
 const RSS_TARGET_MB = 150;
 const TICK_MS = 10; // USER_HZ 100
-/**
- * `--built 1`: run the exporter compiled by tsc (as `npm run build` makes it, but into a cache
- * directory so dist/ is left alone) instead of through tsx, whose loader adds memory that a
- * deployment does not have.
- */
-const BUILT = flag('built', 0) === 1;
-const BUILT_DIR = join(ROOT, 'node_modules/.cache/livemig-bench-dist');
 
 interface Usage {
   cpuMs: number;
@@ -59,15 +51,7 @@ function treeCpuMs(pid: number): number {
 }
 
 async function startExporter(dir: string, name: string, config: unknown): Promise<{ child: ChildProcess; url: string }> {
-  const file = join(dir, `${name}.yml`);
-  await writeFile(file, stringify(config));
-  const port = await freePort();
-  const entry = BUILT ? [join(BUILT_DIR, 'cli.js')] : ['--import', 'tsx', join(ROOT, 'src/cli.ts')];
-  const child = spawn(process.execPath, [...entry, '--config', file, '--web.listen-address', `127.0.0.1:${port}`, '--log.level', 'warn'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
+  const { child, url } = await spawnExporter(dir, name, config, 'inherit');
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`exporter ${name} exited with ${child.exitCode}`);
@@ -122,7 +106,7 @@ async function measure(dir: string, name: string, config: unknown, sshds: TestSs
 }
 
 await printHeader(`ssh-hosts: ${HOSTS} SSH hosts, /proc/net/dev of each read every 1 s`);
-if (BUILT) execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', BUILT_DIR], { cwd: ROOT, stdio: 'inherit' });
+buildExporterIfAsked();
 const dir = await mkdtemp(join(tmpdir(), 'lme-bench-ssh-'));
 const sshds: TestSshd[] = [];
 try {
