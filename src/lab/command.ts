@@ -70,11 +70,11 @@ export function qemuEngineUnavailable(): string | null {
   return null;
 }
 
-/** Removes what killed runs left: their QEMUs (by PID), namespaces and directories. */
+/** Removes what killed runs left: their QEMUs and libvirt daemons (by PID), namespaces and directories. */
 export async function cleanupLeftovers(): Promise<string[]> {
   const removed: string[] = [];
   const { dirs, killed } = await removeStaleRunDirs();
-  removed.push(...dirs.map((d) => `directory ${d}`), ...killed.map((pid) => `QEMU pid ${pid}`));
+  removed.push(...dirs.map((d) => `directory ${d}`), ...killed.map(({ pid, command }) => `${command} pid ${pid}`));
   if (process.geteuid?.() === 0) {
     const namespaces = await removeStaleLabNetworks(LAB_PREFIX).catch(() => [] as string[]);
     removed.push(...namespaces.map((ns) => `namespace ${ns}`));
