@@ -103,6 +103,9 @@ export class LibvirtEngine implements LabEngineBase {
       }
     }
     for (const name of ['src', 'dst'] as const) await writeFile(engine.hosts[name].novaLog, '');
+    // A new daemon probes QEMU's capabilities when first asked (4 s here): in a cloud that is long
+    // done before a migration, so it is done now, not inside the first migration's destination.
+    await Promise.all(Object.values(libvirt.daemons).map((d) => d.virsh('domcapabilities', '--virttype', 'qemu')));
     return engine;
   }
 

@@ -10,7 +10,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTimeZone } from '../../src/config/timezone.js';
 import type { LabMeasurement } from '../../src/lab/report/results.js';
+import { parseNovaLine } from '../../src/sources/logs/nova-parse.js';
 import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
 import { LabRun, leftovers } from '../helpers/lab-cli.js';
 
@@ -28,6 +30,17 @@ function labProcesses(pid: number): string[] {
       return false;
     }
   });
+}
+
+/** One host's nova-compute log of a lab run (in its run directory, while it lingers), as event kinds. */
+function novaEvents(pid: number, host: 'src' | 'dst'): string[] {
+  const [dir] = readdirSync(tmpdir()).filter((d) => d.startsWith(`lmelab-${pid}-`));
+  const zone = parseTimeZone('UTC');
+  return readFileSync(join(tmpdir(), dir ?? 'none', `${host}-nova-compute.log`), 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((line) => parseNovaLine(line, zone))
+    .map((p) => (p.kind !== 'event' ? `not an event: ${JSON.stringify(p)}` : p.event.kind === 'lifecycle' ? `lifecycle ${p.event.state}` : p.event.kind));
 }
 
 function show(ms: readonly LabMeasurement[]): string {
@@ -54,6 +67,7 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
       runs.push(lab);
       await lab.lingering(150_000);
       const records = (await lab.migrations()).reverse();
+      const nova = { src: novaEvents(lab.pid, 'src'), dst: novaEvents(lab.pid, 'dst') };
       const report = lab.report();
       await lab.stop();
       await lab.finished();
@@ -81,6 +95,13 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
         const sent = record.interfaces?.sourceTransmitBytes?.value ?? 0;
         expect(Math.abs(sent / (record.bytes.transferred?.value ?? 1) - 1)).toBeLessThan(0.02);
       }
+      // nova's lines in nova's order, timed from libvirt's events and job statistics, once per migration.
+      const perMigration = {
+        src: ['pre-live-migration', 'downtime-step', 'progress', 'postcopy-switch', 'lifecycle Postcopy started', 'lifecycle Migration completed', 'completed', 'post-migration-started', 'success'],
+        dst: ['lifecycle Started', 'lifecycle Resumed', 'post-operation-started'],
+      };
+      expect(nova.src).toEqual([...perMigration.src, ...perMigration.src]);
+      expect(nova.dst).toEqual([...perMigration.dst, ...perMigration.dst]);
       for (const m of report.measurements) {
         expect(m.novaSeconds).toBeGreaterThan(m.durationSeconds as number);
         expect(m.blackoutSeconds).toBeNull();
