@@ -95,17 +95,22 @@ export class LibvirtEngine implements LabEngineBase {
       throw err;
     }
     const engine = new LibvirtEngine(options, network, libvirt, image, accel);
-    // A killed run's daemons are found by their pid files' paths in the run directory.
-    for (const daemon of Object.values(libvirt.daemons)) {
-      for (const name of ['libvirtd', 'virtlogd']) {
-        const pid = await readPid(join(daemon.dir, `${name}.pid`));
-        if (pid !== null) recordPid(options.run, pid);
+    try {
+      // A killed run's daemons are found by their pid files' paths in the run directory.
+      for (const daemon of Object.values(libvirt.daemons)) {
+        for (const name of ['libvirtd', 'virtlogd']) {
+          const pid = await readPid(join(daemon.dir, `${name}.pid`));
+          if (pid !== null) recordPid(options.run, pid);
+        }
       }
+      for (const name of ['src', 'dst'] as const) await writeFile(engine.hosts[name].novaLog, '');
+      // A new daemon probes QEMU's capabilities when first asked (4 s here): in a cloud that is long
+      // done before a migration, so it is done now, not inside the first migration's destination.
+      await Promise.all(Object.values(libvirt.daemons).map((d) => d.virsh('domcapabilities', '--virttype', 'qemu')));
+    } catch (err) {
+      await engine.close().catch(() => undefined);
+      throw err;
     }
-    for (const name of ['src', 'dst'] as const) await writeFile(engine.hosts[name].novaLog, '');
-    // A new daemon probes QEMU's capabilities when first asked (4 s here): in a cloud that is long
-    // done before a migration, so it is done now, not inside the first migration's destination.
-    await Promise.all(Object.values(libvirt.daemons).map((d) => d.virsh('domcapabilities', '--virttype', 'qemu')));
     return engine;
   }
 
