@@ -74,7 +74,11 @@ export function buildProgram(): Command {
     .command('lab')
     .description('the migration lab: real (or, with --engine sim, SIMULATED) hybrid migrations on this machine, watched by the exporter, reported beside the study\'s tables')
     .addOption(new Option('--scenario <name>', 'what to run').choices(['stress-sweep', 'flavors', 'outage', 'demo']).default('stress-sweep'))
-    .addOption(new Option('--engine <engine>', 'qemu: network namespaces and real QEMU (root); sim: the SIMULATED model; auto: qemu where it can run').choices(['qemu', 'sim', 'auto']).default('auto'))
+    .addOption(
+      new Option('--engine <engine>', 'qemu: network namespaces and real QEMU (root); libvirt: libvirt-driven migrations between two private libvirt daemons (root; stress-sweep, flavors, demo); sim: the SIMULATED model; auto: qemu where it can run, else sim')
+        .choices(['qemu', 'libvirt', 'sim', 'auto'])
+        .default('auto'),
+    )
     .option('--bandwidth <rate>', 'rate of the migration link, in tc syntax', '1gbit')
     .option('--out <dir>', 'directory for the CSV and JSON results', 'lab-results')
     .option('--count <n>', 'demo: stop after this many migrations (default: until Ctrl-C); outage: this many VMs, each on its own address, each migrated once (default 1)')
@@ -112,7 +116,7 @@ export function buildProgram(): Command {
 
 interface LabFlags {
   scenario: 'stress-sweep' | 'flavors' | 'outage' | 'demo';
-  engine: 'qemu' | 'sim' | 'auto';
+  engine: 'qemu' | 'libvirt' | 'sim' | 'auto';
   bandwidth: string;
   out: string;
   count?: string;

@@ -2,12 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { errorMessage } from '../errors.js';
+import { errorMessage, LivemigError } from '../errors.js';
 import { runExporter } from '../exporter.js';
 import { createLogger, type LogLevel } from '../log.js';
 import type { ListenAddress } from '../server/listen-address.js';
-import { LAB_HOSTS, type LabEngine } from './engine.js';
-import { labExporterConfig } from './exporter-config.js';
+import { LAB_HOSTS, type LabEngine, type LabEngineKind, type LabOrchestrator } from './engine.js';
+import { labExporterConfig, type LabExporterPlan } from './exporter-config.js';
+import { LibvirtEngine } from './libvirt-engine.js';
+import { LibvirtOrchestrator } from './libvirt-orchestrator.js';
 import { removeStaleLabNetworks } from './netns.js';
 import { Orchestrator } from './orchestrator.js';
 import { QemuEngine } from './qemu-engine.js';
@@ -22,14 +24,16 @@ import type { Scenario } from './scenarios/types.js';
 import { SimEngine } from './sim/engine.js';
 
 /**
- * `livemig-exporter lab`: builds the lab (engine qemu: namespaces and real QEMU; sim: the
- * SIMULATED model), runs the exporter in this process on a generated config, lets the
- * orchestrator migrate as nova would, and reports the exporter's figures beside the study's.
+ * `livemig-exporter lab`: builds the lab (engine qemu: namespaces and real QEMU; libvirt:
+ * namespaces, two private libvirt daemons and their domains; sim: the SIMULATED model), runs the
+ * exporter in this process on a generated config, lets the orchestrator migrate as nova would,
+ * and reports the exporter's figures beside the study's.
  * Everything it creates is removed on exit, on Ctrl-C and on error; what a killed run left is
  * removed by the next run (or `lab --cleanup`).
  */
 
-export type EngineChoice = 'qemu' | 'sim' | 'auto';
+/** `auto` never picks libvirt: it is chosen by name. */
+export type EngineChoice = LabEngineKind | 'auto';
 
 export interface LabOptions {
   scenario: ScenarioName;
@@ -66,11 +70,11 @@ export function qemuEngineUnavailable(): string | null {
   return null;
 }
 
-/** Removes what killed runs left: their QEMUs (by PID), namespaces and directories. */
+/** Removes what killed runs left: their QEMUs and libvirt daemons (by PID), namespaces and directories. */
 export async function cleanupLeftovers(): Promise<string[]> {
   const removed: string[] = [];
   const { dirs, killed } = await removeStaleRunDirs();
-  removed.push(...dirs.map((d) => `directory ${d}`), ...killed.map((pid) => `QEMU pid ${pid}`));
+  removed.push(...dirs.map((d) => `directory ${d}`), ...killed.map(({ pid, command }) => `${command} pid ${pid}`));
   if (process.geteuid?.() === 0) {
     const namespaces = await removeStaleLabNetworks(LAB_PREFIX).catch(() => [] as string[]);
     removed.push(...namespaces.map((ns) => `namespace ${ns}`));
@@ -90,16 +94,19 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
   for (const item of await cleanupLeftovers()) stderr.write(`lab: removed leftover of a killed run: ${item}\n`);
 
   const engineKind = chooseEngine(options.engine, stderr);
+  if (engineKind === 'libvirt' && scenario.needsQmpEngine) {
+    throw new LivemigError('LME_FLAG_INVALID', ['--scenario', `${scenario.name} cannot run on engine libvirt: ${scenario.needsQmpEngine}; use --engine qemu or sim`]);
+  }
   const simulated = engineKind === 'sim';
   if (simulated) stderr.write(`${SIMULATED_BANNER}\n`);
 
   const abort = new AbortController();
   const exporterStop = new AbortController();
   let run: RunDir | undefined;
-  let engine: LabEngine | undefined;
+  let engine: LabEngine | LibvirtEngine | undefined;
   let exporterDone: Promise<void> | undefined;
   let bar: cliProgress.SingleBar | undefined;
-  let orchestrator: Orchestrator | undefined;
+  let orchestrator: LabOrchestrator | undefined;
   let done = 0;
   let cleaned: Promise<void> | undefined;
   const linger = new AbortController();
@@ -136,24 +143,17 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
   try {
     run = await createRunDir();
     engine = await createEngine(engineKind, scenario, run, options.bandwidth, bandwidthBytes);
-    const generated = labExporterConfig({
-      vms: scenario.vms.map((vm) => ({
-        name: vm.name,
-        flavor: vm.flavor,
-        labels: vm.labels,
-        instanceUuid: vm.instanceUuid,
-        ...(vm.pingAddress ? { pingAddress: vm.pingAddress } : {}),
-        monitors: LAB_HOSTS.map((host) => ({ host, socket: (engine as LabEngine).observerSocket(vm.name, host) })),
-      })),
-      hosts: LAB_HOSTS.map((host) => {
-        const info = (engine as LabEngine).hosts[host];
-        return { name: host, interfaces: info.interfaces, novaLog: info.novaLog, ...(info.netns ? { netns: info.netns } : {}), ...(info.netdevPath ? { netdevPath: info.netdevPath } : {}) };
-      }),
-      ...(engine.pingNetns ? { pingNetns: engine.pingNetns } : {}),
-      ...(engine.fpingPath ? { fpingPath: engine.fpingPath } : {}),
-    });
+    const generated = labExporterConfig(exporterPlan(engine, scenario));
     await writeFile(join(run.path, 'exporter.yml'), generated.yaml);
     const notes = [...scenario.notes];
+    if (engine.kind === 'libvirt') {
+      notes.push(
+        'engine libvirt: each VM is a libvirt domain of the lab\'s Linux guest on two private libvirt daemons (in the src and dst namespaces); ' +
+          'libvirt migrates it (virsh migrate --live --postcopy --postcopy-after-precopy, as nova asks); the exporter watches both daemons through their read-only sockets',
+        'engine libvirt: no ping figures: the guest has user-mode networking, so nothing on the lab\'s LAN can ping it',
+        'engine libvirt: the guest\'s kernel and init take memory of their own besides the filled and stressed MiB',
+      );
+    }
     if (generated.missing.length > 0) {
       notes.push(`the exporter's config does not accept ${generated.missing.join(', ')} yet: those sources are not watched`);
     }
@@ -174,13 +174,17 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
     });
     stderr.write(`lab: ${scenario.name} on engine ${engineKind}${simulated ? ' (SIMULATED)' : ` (${engine.accel})`}; the exporter serves ${url}/metrics while it runs\n`);
 
-    orchestrator = new Orchestrator({
-      engine,
-      maxBandwidth: bandwidthBytes,
-      ...(scenario.postcopyBandwidth ? { maxPostcopyBandwidth: scenario.postcopyBandwidth } : {}),
-      timeoutMs: 120_000,
-      onProgress: (vm, fraction) => bar?.update(done, { step: `${vm} ${Math.round(fraction * 100)}%` }),
-    });
+    const onProgress = (vm: string, fraction: number): void => bar?.update(done, { step: `${vm} ${Math.round(fraction * 100)}%` });
+    orchestrator =
+      engine.kind === 'libvirt'
+        ? await LibvirtOrchestrator.create({ engine, maxBandwidth: bandwidthBytes, timeoutMs: MIGRATION_TIMEOUT_MS, onProgress })
+        : new Orchestrator({
+            engine,
+            maxBandwidth: bandwidthBytes,
+            ...(scenario.postcopyBandwidth ? { maxPostcopyBandwidth: scenario.postcopyBandwidth } : {}),
+            timeoutMs: MIGRATION_TIMEOUT_MS,
+            onProgress,
+          });
     bar = progressBar(scenario, stderr, simulated);
     const measurements = await scenario.run({
       engine,
@@ -194,9 +198,10 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
         if (scenario.migrations === null) bar?.setTotal(done + 1);
       },
       ...(options.count !== undefined ? { count: options.count } : {}),
-      waitForExporter: (vm, host) => waitForMonitor(url, vm, host, abort.signal),
+      waitForExporter: (vm, host) => waitForExporter(url, engineKind, vm, host, abort.signal),
     });
     bar.stop();
+    if (engine.kind === 'libvirt') notes.push(...engine.notes);
     const report: ScenarioReport = {
       scenario: scenario.name,
       engine: engineKind,
@@ -236,7 +241,29 @@ function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-function chooseEngine(choice: EngineChoice, stderr: NodeJS.WritableStream): 'qemu' | 'sim' {
+const MIGRATION_TIMEOUT_MS = 120_000;
+
+/** What the exporter watches: the VMs' QMP monitors, or (libvirt) each host's libvirt; the hosts' interfaces and nova logs; ping. */
+function exporterPlan(engine: LabEngine | LibvirtEngine, scenario: Scenario): LabExporterPlan {
+  const hosts = LAB_HOSTS.map((host) => {
+    const info = engine.hosts[host];
+    return { name: host, interfaces: info.interfaces, novaLog: info.novaLog, ...(info.netns ? { netns: info.netns } : {}), ...(info.netdevPath ? { netdevPath: info.netdevPath } : {}) };
+  });
+  // libvirt's domains are found by the exporter itself (name, UUID and flavor from their XML); nothing pings them.
+  if (engine.kind === 'libvirt') return { vms: [], hosts, libvirt: engine.readOnlySockets() };
+  const ping = { ...(engine.pingNetns ? { pingNetns: engine.pingNetns } : {}), ...(engine.fpingPath ? { fpingPath: engine.fpingPath } : {}) };
+  const vms = scenario.vms.map((vm) => ({
+    name: vm.name,
+    flavor: vm.flavor,
+    labels: vm.labels,
+    instanceUuid: vm.instanceUuid,
+    ...(vm.pingAddress ? { pingAddress: vm.pingAddress } : {}),
+    monitors: LAB_HOSTS.map((host) => ({ host, socket: engine.observerSocket(vm.name, host) })),
+  }));
+  return { vms, hosts, ...ping };
+}
+
+function chooseEngine(choice: EngineChoice, stderr: NodeJS.WritableStream): LabEngineKind {
   if (choice !== 'auto') return choice;
   const why = qemuEngineUnavailable();
   if (why === null) {
@@ -247,8 +274,9 @@ function chooseEngine(choice: EngineChoice, stderr: NodeJS.WritableStream): 'qem
   return 'sim';
 }
 
-async function createEngine(kind: 'qemu' | 'sim', scenario: Scenario, run: RunDir, rate: string, bytesPerSecond: number): Promise<LabEngine> {
+async function createEngine(kind: LabEngineKind, scenario: Scenario, run: RunDir, rate: string, bytesPerSecond: number): Promise<LabEngine | LibvirtEngine> {
   if (kind === 'sim') return SimEngine.create(run.path, bytesPerSecond, scenario.postcopyBlackhole);
+  if (kind === 'libvirt') return LibvirtEngine.create({ run, rate });
   return QemuEngine.create({
     run,
     rate,
@@ -272,14 +300,21 @@ function progressBar(scenario: Scenario, stderr: NodeJS.WritableStream, simulate
   return bar;
 }
 
-/** Waits until the exporter has connected to a VM's monitor on a host (so it sees the migration from its start). */
-async function waitForMonitor(url: string, vm: string, host: string, signal: AbortSignal, timeoutMs = 15_000): Promise<void> {
-  const series = `livemig_qmp_monitor_up{vm="${vm}",host="${host}"} 1`;
+/**
+ * Waits until the exporter watches a VM on a host (so it sees the migration from its start): its
+ * QMP monitor there is up; on the libvirt engine, that host's libvirt connection is up and the
+ * domain has been found (libvirt's source shows a domain's monitor only once it migrated).
+ */
+async function waitForExporter(url: string, engine: LabEngineKind, vm: string, host: string, signal: AbortSignal, timeoutMs = 15_000): Promise<void> {
+  const watched = (lines: string[]): boolean =>
+    engine === 'libvirt'
+      ? lines.includes(`livemig_source_up{source="libvirt",host="${host}"} 1`) && lines.some((l) => l.startsWith(`livemig_vm_info{vm="${vm}",`))
+      : lines.includes(`livemig_qmp_monitor_up{vm="${vm}",host="${host}"} 1`);
   const deadline = Date.now() + timeoutMs;
   while (!signal.aborted) {
     const text = await fetch(`${url}/metrics`).then((r) => r.text()).catch(() => '');
-    if (text.split('\n').includes(series)) return;
-    if (Date.now() > deadline) throw new Error(`the exporter did not connect to ${vm}'s monitor on ${host} within ${timeoutMs} ms`);
+    if (watched(text.split('\n'))) return;
+    if (Date.now() > deadline) throw new Error(`the exporter did not watch ${vm} on ${host} (${engine === 'libvirt' ? 'through libvirt' : 'its QMP monitor'}) within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

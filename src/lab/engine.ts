@@ -1,10 +1,13 @@
 import type { QmpSession } from '../sources/qmp/client.js';
 
 /**
- * What the orchestrator needs from a lab: two hosts that run VMs with two QMP monitors each (the
- * orchestrator's and the exporter's), a migration URI to each host, and each host's nova-compute
- * log. Two engines: real QEMU in network namespaces (./qemu-engine.ts) and the SIMULATED model
- * (./sim/engine.ts).
+ * What the lab's orchestrators need from an engine. Every engine has two hosts, each with its
+ * nova-compute log and migration interfaces (`LabEngineBase`). The QMP engines (`LabEngine`)
+ * run VMs with two QMP monitors each (the orchestrator's and the exporter's) and give a
+ * migration URI to each host: real QEMU in network namespaces (./qemu-engine.ts) and the
+ * SIMULATED model (./sim/engine.ts), both driven by ./orchestrator.ts. The libvirt engine
+ * (./libvirt-engine.ts) runs libvirt domains on two private libvirt daemons instead, driven by
+ * ./libvirt-orchestrator.ts. Scenarios see only `LabOrchestrator` and `RunningVm`.
  */
 
 export type LabHostName = 'src' | 'dst';
@@ -30,14 +33,42 @@ export interface LabVmSpec {
   arpNotify?: boolean;
 }
 
+/** A VM where it runs now, as a scenario holds it. */
 export interface RunningVm {
   spec: LabVmSpec;
   host: LabHostName;
-  /** The orchestrator's monitor. */
-  qmp: QmpSession;
   pid: number | null;
   stop(): Promise<void>;
 }
+
+/** A VM of a QMP engine: the orchestrator's own monitor on it. */
+export interface QmpVm extends RunningVm {
+  /** The orchestrator's monitor. */
+  qmp: QmpSession;
+}
+
+/** One live migration, as a scenario sees it. */
+export interface LabMigration {
+  vm: string;
+  from: LabHostName;
+  to: LabHostName;
+  /** Where the VM runs now: the destination, or the source again after a failed migration. */
+  running: RunningVm;
+}
+
+/** Plays nova for the scenarios: boots VMs and live-migrates them, writing nova-compute's log lines. */
+export interface LabOrchestrator {
+  /** Boots a VM where nova would have spawned it. */
+  boot(spec: LabVmSpec, host: LabHostName): Promise<RunningVm>;
+  /** One live migration to the other host, the way nova drives libvirt's hybrid mode. */
+  migrate(running: RunningVm): Promise<LabMigration>;
+  /** Waits for the log lines under way. */
+  flush(): Promise<void>;
+  /** No more log lines (the lab is being taken down); waits for those under way. */
+  close(): Promise<void>;
+}
+
+export type LabEngineKind = 'qemu' | 'sim' | 'libvirt';
 
 export interface LabHostInfo {
   name: LabHostName;
@@ -49,21 +80,27 @@ export interface LabHostInfo {
   novaPid: number;
 }
 
-export interface LabEngine {
-  readonly kind: 'qemu' | 'sim';
+/** What every engine has. */
+export interface LabEngineBase {
+  readonly kind: LabEngineKind;
   readonly accel: string | null;
   readonly hosts: Record<LabHostName, LabHostInfo>;
   readonly pingNetns?: string;
   readonly fpingPath?: string;
+  close(): Promise<void>;
+}
+
+/** A QMP engine: the orchestrator (./orchestrator.ts) drives its VMs' migrations over QMP. */
+export interface LabEngine extends LabEngineBase {
+  readonly kind: 'qemu' | 'sim';
   /** The exporter's monitor socket of a VM on a host (known before the VM starts). */
   observerSocket(vm: string, host: LabHostName): string;
   /** Boots a VM (source) and waits until its guest runs its load; or a destination (`-incoming defer`). */
-  startVm(spec: LabVmSpec, host: LabHostName, incoming: boolean): Promise<RunningVm>;
+  startVm(spec: LabVmSpec, host: LabHostName, incoming: boolean): Promise<QmpVm>;
   /** `migrate` URI to a host (`tcp:ADDR:0`: the destination picks its port). */
   migrationUri(to: LabHostName, vm: string): string;
   /** Called before a migration (the outage scenario turns the destination's announcements off). */
-  beforeMigrate?(destination: RunningVm): Promise<void>;
+  beforeMigrate?(destination: QmpVm): Promise<void>;
   /** Called when the destination resumes the guest in post-copy (the outage scenario's blackhole). */
-  duringPostcopy?(destination: RunningVm): Promise<void>;
-  close(): Promise<void>;
+  duringPostcopy?(destination: QmpVm): Promise<void>;
 }

@@ -4,9 +4,10 @@ import { configSchema, type Config } from '../config/schema.js';
 
 /**
  * The exporter config the lab generates: the exporter watches the lab as it would watch a cloud,
- * through its normal sources. QMP (each VM's second monitor on each host), the nova-compute log
- * of each host, each host's migration-interface counters (network namespaces, or the SIMULATED
- * engine's counter files), and ping from the `lan` namespace. Keys the running exporter's schema
+ * through its normal sources. QMP (each VM's second monitor on each host) or, on the libvirt
+ * engine, each host's libvirt through its read-only socket (the VMs are the domains it finds),
+ * the nova-compute log of each host, each host's migration-interface counters (network
+ * namespaces, or the SIMULATED engine's counter files), and ping from the `lan` namespace. Keys the running exporter's schema
  * does not know yet (hosts, netdev, logs, vms[].instance_uuid: issues 4 and 5) are left out and
  * named in `missing`, so the lab runs against whatever the exporter supports.
  */
@@ -33,6 +34,8 @@ export interface LabHostWatch {
 export interface LabExporterPlan {
   vms: LabVmWatch[];
   hosts: LabHostWatch[];
+  /** Hosts whose libvirt is watched (`libvirt.hosts`), each through its read-only socket. */
+  libvirt?: { host: string; socket: string }[];
   pingNetns?: string;
   /** The SIMULATED engine's fake fping, when ping is simulated. */
   fpingPath?: string;
@@ -68,7 +71,7 @@ export function labExporterConfig(plan: LabExporterPlan, supported: Set<string> 
     state_file: null,
     polling: { idle_interval: '1s', migrating_interval: '100ms', command_timeout: '2s', reconnect_max_backoff: '1s' },
     records: { max_count: 10_000, stale_migration_timeout: '10m' },
-    libvirt: { discover: 'off' },
+    libvirt: { discover: 'off', ...(plan.libvirt?.length ? { hosts: plan.libvirt.map((l) => ({ host: l.host, socket: l.socket })) } : {}) },
     ping: {
       period: '100ms',
       timeout: '500ms',

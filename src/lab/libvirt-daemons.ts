@@ -32,6 +32,8 @@ const PRIVATE_DIRS = [
 ] as const;
 
 const USERFAULTFD_SYSCTL = '/proc/sys/vm/unprivileged_userfaultfd';
+/** Copies of a directory the machine's libvirtd changes while it is copied. */
+const COPY_ATTEMPTS = 5;
 const START_TIMEOUT_MS = 20_000;
 const TERM_TIMEOUT_MS = 10_000;
 const KILL_TIMEOUT_MS = 5_000;
@@ -151,7 +153,7 @@ export class LibvirtDaemon {
     for (const [name, , copyOf] of PRIVATE_DIRS) {
       const target = join(this.dir, name);
       await mkdir(target, { mode: 0o755 });
-      if (copyOf) await runTool({ tool: 'cp', args: ['-a', `${copyOf}/.`, target], packageName: 'coreutils', failure: this.failure() });
+      if (copyOf) await this.copyLive(copyOf, target);
     }
     await mkdir(this.qemuLogDir);
     // Persistent domains, networks and their autostart links belong to the machine's daemon.
@@ -170,6 +172,24 @@ export class LibvirtDaemon {
         '',
       ].join('\n'),
     );
+  }
+
+  /**
+   * `cp -a FROM/. TO`. The machine's libvirtd may be starting or stopping domains meanwhile (their
+   * directories under /var/lib/libvirt/qemu come and go): a file gone while cp ran is no error of
+   * ours, so the copy is made again from scratch, a few times.
+   */
+  private async copyLive(from: string, to: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await runTool({ tool: 'cp', args: ['-a', `${from}/.`, to], packageName: 'coreutils', failure: this.failure() });
+        return;
+      } catch (err) {
+        if (attempt >= COPY_ATTEMPTS || !/No such file or directory/.test(errorMessage(err))) throw err;
+        await rm(to, { recursive: true, force: true });
+        await mkdir(to, { mode: 0o755 });
+      }
+    }
   }
 
   /** Mounts the private directories in a new mount namespace and starts the daemons there, daemonized, each with a pid file. */

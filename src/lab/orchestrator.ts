@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { appendFile } from 'node:fs/promises';
-import { errorMessage } from '../errors.js';
+import { errorMessage, livemigError } from '../errors.js';
 import type { QmpEvent } from '../qemu/types.js';
-import type { LabEngine, LabHostName, LabVmSpec, RunningVm } from './engine.js';
+import type { LabEngine, LabHostName, LabMigration, LabOrchestrator, LabVmSpec, QmpVm, RunningVm } from './engine.js';
 import { MigrationDriver, type MigrationOutcome } from './migrate.js';
-import { novaLine, novaMessages, type NovaMessage, type NovaRequestContext } from './nova-log-writer.js';
+import { novaMessages, type NovaMessage } from './nova-log-writer.js';
+import { NovaLogs } from './nova-logs.js';
 import { setTimeout as delay } from 'node:timers/promises';
 
 /**
@@ -37,40 +36,33 @@ const FIRST_DOWNTIME_STEP_MS = 50;
 export const DEFAULT_POST_MIGRATION_MS = 1_000;
 
 
-export interface LabMigration {
-  vm: string;
-  from: LabHostName;
-  to: LabHostName;
+export interface QmpMigration extends LabMigration {
   /** The orchestrator's own view, for sequencing only (never reported). */
   outcome: MigrationOutcome;
-  /** Where the VM runs now. */
-  running: RunningVm;
+  running: QmpVm;
 }
 
-export class Orchestrator {
-  private readonly context: NovaRequestContext = {
-    requestId: `req-${randomUUID()}`,
-    userId: randomUUID().replace(/-/g, ''),
-    projectId: randomUUID().replace(/-/g, ''),
-  };
-  private writes: Promise<void> = Promise.resolve();
-  private closed = false;
+export class Orchestrator implements LabOrchestrator {
+  private readonly nova: NovaLogs;
 
-  constructor(private readonly options: OrchestratorOptions) {}
+  constructor(private readonly options: OrchestratorOptions) {
+    this.nova = new NovaLogs(options.engine.hosts);
+  }
 
   /** Boots a VM where nova would have spawned it. */
-  async boot(spec: LabVmSpec, host: LabHostName): Promise<RunningVm> {
+  async boot(spec: LabVmSpec, host: LabHostName): Promise<QmpVm> {
     return this.options.engine.startVm(spec, host, false);
   }
 
-  /** One live migration of a running VM to the other host, the way nova drives libvirt's hybrid mode. */
-  async migrate(source: RunningVm): Promise<LabMigration> {
+  /** One live migration of a running VM (one this orchestrator booted) to the other host, the way nova drives libvirt's hybrid mode. */
+  async migrate(running: RunningVm): Promise<QmpMigration> {
     const { engine } = this.options;
+    const source = qmpVm(running);
     const from = source.host;
     const to: LabHostName = from === 'src' ? 'dst' : 'src';
     const spec = source.spec;
-    this.context.requestId = `req-${randomUUID()}`;
-    const log = (host: LabHostName, message: NovaMessage): void => this.log(host, spec.instanceUuid, message);
+    this.nova.newRequest();
+    const log = (host: LabHostName, message: NovaMessage): void => this.nova.log(host, spec.instanceUuid, message);
 
     const preStarted = Date.now();
     const destination = await engine.startVm(spec, to, true);
@@ -138,25 +130,17 @@ export class Orchestrator {
     }
   }
 
-  async flush(): Promise<void> {
-    await this.writes;
+  flush(): Promise<void> {
+    return this.nova.flush();
   }
 
   /** No more log lines (the lab is being taken down); waits for those under way. */
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.writes;
-  }
-
-  private log(host: LabHostName, instanceUuid: string, message: NovaMessage): void {
-    if (this.closed) return;
-    const info = this.options.engine.hosts[host];
-    const line = novaLine(message, { atMs: Date.now(), pid: info.novaPid, context: this.context, instanceUuid });
-    this.writes = this.writes.then(() => appendFile(info.novaLog, `${line}\n`)).catch(() => undefined);
+  close(): Promise<void> {
+    return this.nova.close();
   }
 
   /** Lifecycle lines: libvirt's events as nova turns them into log lines. */
-  private followEvents(source: RunningVm, destination: RunningVm, log: (host: LabHostName, m: NovaMessage) => void, onResume: (vm: RunningVm) => void): () => void {
+  private followEvents(source: QmpVm, destination: QmpVm, log: (host: LabHostName, m: NovaMessage) => void, onResume: (vm: QmpVm) => void): () => void {
     let switched = false;
     const onSource = (event: QmpEvent): void => {
       if (event.event === 'MIGRATION' && event.data?.status === 'postcopy-active' && !switched) {
@@ -181,7 +165,7 @@ export class Orchestrator {
   }
 
   /** nova's _live_migration_monitor: polls the job every 0.5 s and logs progress at INFO. */
-  private monitor(source: RunningVm, host: LabHostName, spec: LabVmSpec, log: (host: LabHostName, m: NovaMessage) => void): { stop(): void } {
+  private monitor(source: QmpVm, host: LabHostName, spec: LabVmSpec, log: (host: LabHostName, m: NovaMessage) => void): { stop(): void } {
     let polls = 0;
     let stopped = false;
     const started = Date.now();
@@ -216,4 +200,10 @@ export class Orchestrator {
       },
     };
   }
+}
+
+/** The QMP engines' VMs have the orchestrator's monitor; a VM of another engine cannot be migrated here. */
+function qmpVm(vm: RunningVm): QmpVm {
+  if (!('qmp' in vm)) throw livemigError('LME_LAB_MIGRATION', vm.spec.name, 'this VM has no QMP monitor of the orchestrator: it was not booted by a QMP engine');
+  return vm as QmpVm;
 }

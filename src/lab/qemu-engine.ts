@@ -4,7 +4,7 @@ import type { QmpSession } from '../sources/qmp/client.js';
 import { openQmpSession } from '../sources/qmp/transports.js';
 import { detectAccel, type Accel } from './accel.js';
 import { setAnnounceRounds } from './announce.js';
-import type { LabEngine, LabHostInfo, LabHostName, LabVmSpec, RunningVm } from './engine.js';
+import type { LabEngine, LabHostInfo, LabHostName, LabVmSpec, QmpVm } from './engine.js';
 import { runTool } from './exec.js';
 import { buildDirtyGuest } from './guest/build.js';
 import { buildLinuxGuest, type LinuxGuestImage } from './guest/linux.js';
@@ -90,7 +90,7 @@ export class QemuEngine implements LabEngine {
     return join(this.options.run.path, `${vm}-${host}.observer.qmp`);
   }
 
-  async startVm(spec: LabVmSpec, host: LabHostName, incoming: boolean): Promise<RunningVm> {
+  async startVm(spec: LabVmSpec, host: LabHostName, incoming: boolean): Promise<QmpVm> {
     if (this.closed) throw livemigError('LME_LAB_QEMU', `${spec.name}-${host}`, 'the lab is shutting down');
     const name = `${spec.name}-${host}`;
     const qmpSockets = [join(this.options.run.path, `${name}.qmp`), this.observerSocket(spec.name, host)];
@@ -156,11 +156,11 @@ export class QemuEngine implements LabEngine {
     return `tcp:${this.network.migrationAddress(to)}:0`;
   }
 
-  async beforeMigrate(destination: RunningVm): Promise<void> {
+  async beforeMigrate(destination: QmpVm): Promise<void> {
     if (this.options.announceRounds !== undefined) await setAnnounceRounds(destination.qmp, this.options.announceRounds);
   }
 
-  async duringPostcopy(destination: RunningVm): Promise<void> {
+  async duringPostcopy(destination: QmpVm): Promise<void> {
     const blackhole = this.options.postcopyBlackhole;
     const address = destination.spec.pingAddress;
     if (!blackhole || !address) return;

@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 /**
  * A lab run's temporary directory, `$TMPDIR/lmelab-PID-RANDOM`: sockets, nova logs, counter
- * files, and `pids`, the QEMU processes the run started. A run killed with SIGKILL runs no
- * hook of its own; the next run (or `lab --cleanup`) finds directories whose PID is dead, kills
- * the QEMUs listed there (checking each is still that QEMU), and removes the directory.
+ * files, and `pids`, the processes the run started (QEMUs; on the libvirt engine its libvirt
+ * daemons and their domains' QEMUs too). A run killed with SIGKILL runs no hook of its own; the
+ * next run (or `lab --cleanup`) finds directories whose PID is dead, kills the processes listed
+ * there (checking each still names the directory on its command line), and removes the directory.
  */
 
 export const LAB_PREFIX = 'lmelab';
@@ -49,11 +50,11 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** Kills the QEMUs a dead run left (only processes whose command line names its directory). */
-export async function removeStaleRunDirs(parent: string = tmpdir()): Promise<{ dirs: string[]; killed: number[] }> {
+/** Kills the processes a dead run left (only those whose command line names its directory). */
+export async function removeStaleRunDirs(parent: string = tmpdir()): Promise<{ dirs: string[]; killed: { pid: number; command: string }[] }> {
   const names = await readdir(parent).catch(() => [] as string[]);
   const stale = staleRunDirs(names, processAlive);
-  const killed: number[] = [];
+  const killed: { pid: number; command: string }[] = [];
   const removed: string[] = [];
   for (const name of stale) {
     const dir = join(parent, name);
@@ -63,25 +64,28 @@ export async function removeStaleRunDirs(parent: string = tmpdir()): Promise<{ d
       .split('\n')
       .map(Number)
       .filter((pid) => Number.isSafeInteger(pid) && pid > 1);
-    for (const pid of pids) if (killIfOurs(pid, dir)) killed.push(pid);
+    for (const pid of pids) {
+      const command = killIfOurs(pid, dir);
+      if (command !== null) killed.push({ pid, command });
+    }
     await rm(dir, { recursive: true, force: true }).then(() => removed.push(name), () => undefined);
   }
   return { dirs: removed, killed };
 }
 
-/** SIGKILL to a pid whose command line mentions the run directory (so a reused pid is left alone). */
-function killIfOurs(pid: number, dir: string): boolean {
+/** SIGKILL to a pid whose command line mentions the run directory (so a reused pid is left alone); the command killed, or null. */
+function killIfOurs(pid: number, dir: string): string | null {
   let cmdline: string;
   try {
     cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
   } catch {
-    return false;
+    return null;
   }
-  if (!cmdline.includes(dir)) return false;
+  if (!cmdline.includes(dir)) return null;
   try {
     process.kill(pid, 'SIGKILL');
-    return true;
+    return basename(cmdline.split('\0')[0] ?? '') || 'process';
   } catch {
-    return false;
+    return null;
   }
 }

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { libvirtKvmProblem, libvirtQemuAccount } from '../../src/lab/libvirt-accel.js';
 import { canConnect, isAlive } from '../../src/lab/libvirt-daemons.js';
 
 export { canConnect, isAlive };
@@ -54,40 +54,8 @@ export function xmlEscape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
 }
 
-const KVM_DEVICE = '/dev/kvm';
-const QEMU_CONF = '/etc/libvirt/qemu.conf';
-
-/**
- * The user and group libvirt starts QEMU as: qemu.conf's `user`/`group`, else the build's
- * default, which on Debian is libvirt-qemu (whose primary group is kvm).
- */
-export function libvirtQemuAccount(confPath = QEMU_CONF): { user: string; group: string | null } {
-  const text = existsSync(confPath) ? readFileSync(confPath, 'utf8') : '';
-  const setting = (key: string): string | null => new RegExp(`^\\s*${key}\\s*=\\s*"([^"]*)"`, 'm').exec(text)?.[1] ?? null;
-  return { user: setting('user') ?? 'libvirt-qemu', group: setting('group') };
-}
-
-/**
- * Why libvirt's QEMU cannot open the KVM device, or null when it can. Root can always open it,
- * so the open is tried as libvirt's QEMU user (runuser, with that user's groups), the way
- * QEMU will: a read-write open, which is what `-accel kvm` needs.
- */
-export function libvirtKvmProblem(device = KVM_DEVICE, account = libvirtQemuAccount()): string | null {
-  if (!existsSync(device)) return `${device} does not exist (no KVM on this machine)`;
-  const groupArgs = account.group ? ['-g', account.group] : [];
-  try {
-    execFileSync('runuser', ['-u', account.user, ...groupArgs, '--', 'sh', '-c', 'exec 3<>"$1"', 'sh', device], { stdio: 'pipe' });
-    return null;
-  } catch (err) {
-    const stat = statSync(device);
-    const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
-    const detail = (err as { stderr?: Buffer }).stderr?.toString().trim() || String(err);
-    return (
-      `libvirt's QEMU user ${account.user} cannot open ${device} (uid ${stat.uid}, gid ${stat.gid}, mode ${mode}): ${detail}; ` +
-      'scripts/setup gives it group kvm and mode 0660, as Debian\'s udev rule does'
-    );
-  }
-}
+/** Whether libvirt's QEMU can use KVM: the lab's libvirt engine decides the same way. */
+export { libvirtKvmProblem, libvirtQemuAccount };
 
 export type DomainAccel = 'kvm' | 'tcg';
 

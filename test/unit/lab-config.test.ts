@@ -63,6 +63,23 @@ describe("the lab's exporter config", () => {
   });
 });
 
+describe("the lab's exporter config on the libvirt engine", () => {
+  it('watches each host\'s libvirt through its read-only socket, with no VMs of its own (the exporter finds the domains)', () => {
+    const { config } = labExporterConfig({
+      vms: [],
+      hosts: PLAN.hosts,
+      libvirt: [{ host: 'src', socket: '/tmp/x/libvirt-src/run/libvirt-sock-ro' }, { host: 'dst', socket: '/tmp/x/libvirt-dst/run/libvirt-sock-ro' }],
+    });
+    expect(config.vms).toEqual([]);
+    expect(config.libvirt).toMatchObject({
+      discover: 'off',
+      transport: 'rpc',
+      hosts: [{ host: 'src', socket: '/tmp/x/libvirt-src/run/libvirt-sock-ro' }, { host: 'dst', socket: '/tmp/x/libvirt-dst/run/libvirt-sock-ro' }],
+    });
+    expect(config.ping.netns ?? null).toBeNull();
+  });
+});
+
 describe('scenarios', () => {
   it('name one VM per stressed-memory step, labelled with stressed_mib, all flavor xl', () => {
     const sweep = scenario('stress-sweep', { steps: [64, 128] });
@@ -83,6 +100,11 @@ describe('scenarios', () => {
     const outage = scenario('outage');
     expect(outage.vms[0]).toMatchObject({ guest: 'linux', pingAddress: '198.19.0.10', arpNotify: false });
     expect(outage.announceRounds).toBe(0);
+  });
+
+  it('say which need a QMP engine: only the outage (the libvirt engine refuses it)', () => {
+    expect(scenario('outage').needsQmpEngine).toMatch(/QMP/);
+    for (const name of ['stress-sweep', 'flavors', 'demo'] as const) expect(scenario(name).needsQmpEngine).toBeUndefined();
   });
 });
 

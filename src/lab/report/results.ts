@@ -35,7 +35,7 @@ export interface LabMeasurement {
 
 export interface ScenarioReport {
   scenario: string;
-  engine: 'qemu' | 'sim';
+  engine: 'qemu' | 'sim' | 'libvirt';
   /** True for --engine sim: every output says SIMULATED. */
   simulated: boolean;
   /** Migration link rate as given (tc syntax) and in bytes per second. */

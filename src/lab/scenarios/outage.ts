@@ -35,6 +35,9 @@ export function outage(count = 1): Scenario {
     announceRounds: 0,
     postcopyBandwidth: OUTAGE_POSTCOPY_BANDWIDTH,
     postcopyBlackhole: OUTAGE_BLACKHOLE,
+    needsQmpEngine:
+      'it turns the destination QEMU\'s announcements off over QMP and pings the VM on the lab\'s LAN, ' +
+      'but libvirt owns its domains\' monitors and the libvirt engine\'s guest has user-mode networking (nothing to ping)',
     notes: [
       'the Linux guest under TCG without announcements at the destination (announce-rounds 0, arp_notify 0); post-copy at 8 MiB/s; ping every 100 ms from the lan namespace',
       'the LAN loses the VM for 2.0 s from 1.5 s after RESUME (blackhole route in the lan namespace)',

@@ -1,5 +1,4 @@
-import type { LabEngine, LabVmSpec } from '../engine.js';
-import type { Orchestrator } from '../orchestrator.js';
+import type { LabEngineBase, LabOrchestrator, LabVmSpec } from '../engine.js';
 import type { LabMeasurement } from '../report/results.js';
 import type { ExporterRecords } from './records.js';
 
@@ -7,8 +6,8 @@ export const SCENARIO_NAMES = ['stress-sweep', 'flavors', 'outage', 'demo'] as c
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export interface ScenarioContext {
-  engine: LabEngine;
-  orchestrator: Orchestrator;
+  engine: LabEngineBase;
+  orchestrator: LabOrchestrator;
   records: ExporterRecords;
   /** The exporter follows the hosts' nova logs: records get nova's figures. */
   novaLogs: boolean;
@@ -35,6 +34,8 @@ export interface Scenario {
   postcopyBlackhole?: { delayMs: number; lengthMs: number };
   /** QEMU max-postcopy-bandwidth in bytes/s, when not the link rate. */
   postcopyBandwidth?: number;
+  /** Why it needs a QMP engine (qemu or sim), when it does: the libvirt engine refuses it with this reason. */
+  needsQmpEngine?: string;
   run(ctx: ScenarioContext): Promise<LabMeasurement[]>;
   notes: string[];
 }

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { QmpSession } from '../../sources/qmp/client.js';
 import { openQmpSession } from '../../sources/qmp/transports.js';
 import { livemigError } from '../../errors.js';
-import { LAB_HOSTS, type LabEngine, type LabHostInfo, type LabHostName, type LabVmSpec, type RunningVm } from '../engine.js';
+import { LAB_HOSTS, type LabEngine, type LabHostInfo, type LabHostName, type LabVmSpec, type QmpVm } from '../engine.js';
 import { SimCloud, SIM_INTERFACE, type SimQemu } from './cloud.js';
 
 const MiB = 1024 * 1024;
@@ -43,7 +43,7 @@ export class SimEngine implements LabEngine {
     return engine;
   }
 
-  async duringPostcopy(destination: RunningVm): Promise<void> {
+  async duringPostcopy(destination: QmpVm): Promise<void> {
     const address = destination.spec.pingAddress;
     if (!this.postcopyBlackhole || !address) return;
     const from = Date.now() + this.postcopyBlackhole.delayMs;
@@ -59,7 +59,7 @@ export class SimEngine implements LabEngine {
     return join(this.dir, `${vm}-${host}.observer.qmp`);
   }
 
-  async startVm(spec: LabVmSpec, host: LabHostName, incoming: boolean): Promise<RunningVm> {
+  async startVm(spec: LabVmSpec, host: LabHostName, incoming: boolean): Promise<QmpVm> {
     if (this.closed) throw livemigError('LME_LAB_QEMU', `${spec.name}-${host}`, 'the lab is shutting down');
     const allocated = SIM_BASE_MIB + spec.fillMiB + spec.stressedMiB;
     const qemu: SimQemu = await this.cloud.startQemu({
