@@ -1,4 +1,6 @@
 import type { QmpSession } from '../sources/qmp/client.js';
+import { join } from 'node:path';
+import type { LabNetwork } from './netns.js';
 
 /**
  * What the lab's orchestrators need from an engine. Every engine has two hosts, each with its
@@ -103,4 +105,19 @@ export interface LabEngine extends LabEngineBase {
   beforeMigrate?(destination: QmpVm): Promise<void>;
   /** Called when the destination resumes the guest in post-copy (the outage scenario's blackhole). */
   duringPostcopy?(destination: QmpVm): Promise<void>;
+}
+
+/**
+ * The lab's two hosts in its network's namespaces: the migration link's device, and a
+ * nova-compute log in the run directory written as nova's process of that (made-up) pid.
+ */
+export function labHostsIn(network: LabNetwork, runPath: string): Record<LabHostName, LabHostInfo> {
+  const host = (name: LabHostName, novaPid: number): LabHostInfo => ({
+    name,
+    netns: network.namespaces[name],
+    interfaces: [network.layout.migration.device],
+    novaLog: join(runPath, `${name}-nova-compute.log`),
+    novaPid,
+  });
+  return { src: host('src', 4101), dst: host('dst', 4102) };
 }

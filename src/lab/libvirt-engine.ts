@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { livemigError } from '../errors.js';
 import type { Accel } from './accel.js';
-import type { LabEngineBase, LabHostInfo, LabHostName, LabVmSpec, RunningVm } from './engine.js';
+import { labHostsIn, type LabEngineBase, type LabHostInfo, type LabHostName, type LabVmSpec, type RunningVm } from './engine.js';
 import { runTool } from './exec.js';
 import { buildLinuxGuest, type LinuxGuestImage } from './guest/linux.js';
 import { libvirtKvmProblem } from './libvirt-accel.js';
@@ -71,14 +71,7 @@ export class LibvirtEngine implements LabEngineBase {
     private readonly image: LinuxGuestImage,
     accel: Accel,
   ) {
-    const host = (name: LabHostName, novaPid: number): LabHostInfo => ({
-      name,
-      netns: network.namespaces[name],
-      interfaces: [network.layout.migration.device],
-      novaLog: join(options.run.path, `${name}-nova-compute.log`),
-      novaPid,
-    });
-    this.hosts = { src: host('src', 4101), dst: host('dst', 4102) };
+    this.hosts = labHostsIn(network, options.run.path);
     this.currentAccel = accel;
   }
 

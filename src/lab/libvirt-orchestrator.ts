@@ -3,12 +3,12 @@ import { errorMessage } from '../errors.js';
 import { LocalHost } from '../hosts/local.js';
 import { LibvirtClient } from '../sources/libvirt/client.js';
 import type { DomainEvent } from '../sources/libvirt/events.js';
-import type { DomainRef } from '../sources/libvirt/wire.js';
 import type { LabHostName, LabMigration, LabOrchestrator, LabVmSpec, RunningVm } from './engine.js';
 import { runTool } from './exec.js';
 import type { LibvirtEngine } from './libvirt-engine.js';
 import { novaMessages, type NovaMessage } from './nova-log-writer.js';
 import { NovaLogs } from './nova-logs.js';
+import { FIRST_DOWNTIME_STEP_MS, novaMonitor } from './nova-monitor.js';
 
 /**
  * Plays nova for the libvirt engine: libvirt migrates, as nova asks it to for hybrid mode
@@ -32,11 +32,6 @@ export interface LibvirtOrchestratorOptions {
 }
 
 const MiB = 1024 * 1024;
-/** nova's monitor polls every 0.5 s; INFO progress at the first poll and every 60th (30 s). */
-const MONITOR_POLL_MS = 500;
-const INFO_EVERY_POLLS = 60;
-/** live_migration_downtime 500 ms over live_migration_downtime_steps 10: the first step. */
-const FIRST_DOWNTIME_STEP_MS = 50;
 const DEFAULT_POST_MIGRATION_MS = 1_000;
 /** libvirt's events of a migration's end may arrive just after `virsh migrate` returns. */
 const END_EVENTS_GRACE_MS = 5_000;
@@ -94,7 +89,19 @@ export class LibvirtOrchestrator implements LabOrchestrator {
     await source.virsh('migrate-setspeed', spec.name, String(Math.max(1, Math.floor(this.options.maxBandwidth / MiB))));
     const domain = await this.clients[from].lookupByName(spec.name);
     const events = this.followEvents(spec.name, from, to, log);
-    const monitor = this.monitor(domain, spec, from, log);
+    const client = this.clients[from];
+    const monitor = novaMonitor({
+      spec,
+      log: (m) => log(from, m),
+      read: async () => {
+        const job = await client.getJobStats(domain);
+        if ((job.typeName !== 'bounded' && job.typeName !== 'unbounded') || job.stats.operation !== MIGRATION_OUT) return null;
+        const figure = (name: string): number => (typeof job.stats[name] === 'number' ? job.stats[name] : 0);
+        return { processed: figure('memory_processed'), remaining: figure('memory_remaining'), total: figure('memory_total') };
+      },
+      onFirstPoll: () => source.virsh('migrate-setmaxdowntime', spec.name, String(FIRST_DOWNTIME_STEP_MS)).then(() => undefined, () => undefined),
+      ...(this.options.onProgress ? { onProgress: this.options.onProgress } : {}),
+    });
     let failure: unknown = null;
     try {
       await runTool({
@@ -186,47 +193,6 @@ export class LibvirtOrchestrator implements LabOrchestrator {
       detach: () => {
         this.clients[from].off('event', onSource);
         this.clients[to].off('event', onDestination);
-      },
-    };
-  }
-
-  /** nova's _live_migration_monitor: the job's statistics every 0.5 s, its first downtime step, progress at INFO. */
-  private monitor(domain: DomainRef, spec: LabVmSpec, host: LabHostName, log: (host: LabHostName, m: NovaMessage) => void): { stop(): void } {
-    const client = this.clients[host];
-    let polls = 0;
-    let stopped = false;
-    const started = Date.now();
-    const poll = async (): Promise<void> => {
-      if (stopped) return;
-      try {
-        const job = await client.getJobStats(domain);
-        const running = (job.typeName === 'bounded' || job.typeName === 'unbounded') && job.stats.operation === MIGRATION_OUT;
-        if (!running || stopped) return;
-        const figure = (name: string): number => (typeof job.stats[name] === 'number' ? job.stats[name] : 0);
-        const poll = polls++;
-        if (poll === 0) {
-          log(host, novaMessages.increasingDowntime(FIRST_DOWNTIME_STEP_MS, 0));
-          await this.options.engine.daemon(host).virsh('migrate-setmaxdowntime', spec.name, String(FIRST_DOWNTIME_STEP_MS)).catch(() => undefined);
-        }
-        if (poll % INFO_EVERY_POLLS === 0) {
-          log(host, novaMessages.migrationRunning((Date.now() - started) / 1000, {
-            processed: figure('memory_processed'),
-            remaining: figure('memory_remaining'),
-            total: figure('memory_total'),
-          }));
-        }
-        const total = Math.max(1, 2 * spec.stressedMiB + spec.fillMiB) * MiB;
-        this.options.onProgress?.(spec.name, Math.min(0.99, figure('memory_processed') / total));
-      } catch {
-        // The source domain is gone at the end: nova's monitor sees the job end.
-      }
-    };
-    void poll();
-    const timer = setInterval(() => void poll(), MONITOR_POLL_MS);
-    return {
-      stop: () => {
-        stopped = true;
-        clearInterval(timer);
       },
     };
   }

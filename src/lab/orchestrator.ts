@@ -3,6 +3,7 @@ import type { QmpEvent } from '../qemu/types.js';
 import type { LabEngine, LabHostName, LabMigration, LabOrchestrator, LabVmSpec, QmpVm, RunningVm } from './engine.js';
 import { MigrationDriver, type MigrationOutcome } from './migrate.js';
 import { novaMessages, type NovaMessage } from './nova-log-writer.js';
+import { FIRST_DOWNTIME_STEP_MS, novaMonitor } from './nova-monitor.js';
 import { NovaLogs } from './nova-logs.js';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -27,11 +28,6 @@ export interface OrchestratorOptions {
   onProgress?: (vm: string, fraction: number) => void;
 }
 
-/** nova's monitor polls every 0.5 s; INFO progress at the first poll and every 60th (30 s). */
-const MONITOR_POLL_MS = 500;
-const INFO_EVERY_POLLS = 60;
-/** live_migration_downtime 500 ms over live_migration_downtime_steps 10: the first step. */
-const FIRST_DOWNTIME_STEP_MS = 50;
 /** Between `Migration operation has completed` and the source domain's end. */
 export const DEFAULT_POST_MIGRATION_MS = 1_000;
 
@@ -90,7 +86,17 @@ export class Orchestrator implements LabOrchestrator {
       try {
         await driver.prepare();
         await driver.start();
-        const monitor = this.monitor(source, from, spec, log);
+        const monitor = novaMonitor({
+          spec,
+          log: (m) => log(from, m),
+          read: async () => {
+            const reply = await source.qmp.execute<{ status?: string; ram?: Record<string, number> }>('query-migrate');
+            const ram = reply.ram;
+            if (!ram || (reply.status !== 'active' && reply.status !== 'postcopy-active')) return null;
+            return { processed: ram.transferred ?? 0, remaining: ram.remaining ?? 0, total: ram.total ?? 0 };
+          },
+          ...(this.options.onProgress ? { onProgress: this.options.onProgress } : {}),
+        });
         try {
           outcome = await driver.finish(this.options.timeoutMs);
         } finally {
@@ -161,43 +167,6 @@ export class Orchestrator implements LabOrchestrator {
     return () => {
       source.qmp.off('event', onSource);
       destination.qmp.off('event', onDestination);
-    };
-  }
-
-  /** nova's _live_migration_monitor: polls the job every 0.5 s and logs progress at INFO. */
-  private monitor(source: QmpVm, host: LabHostName, spec: LabVmSpec, log: (host: LabHostName, m: NovaMessage) => void): { stop(): void } {
-    let polls = 0;
-    let stopped = false;
-    const started = Date.now();
-    const poll = async (): Promise<void> => {
-      if (stopped) return;
-      try {
-        const reply = await source.qmp.execute<{ status?: string; ram?: Record<string, number> }>('query-migrate');
-        const ram = reply.ram;
-        if (ram && (reply.status === 'active' || reply.status === 'postcopy-active')) {
-          if (polls === 0) log(host, novaMessages.increasingDowntime(FIRST_DOWNTIME_STEP_MS, 0));
-          if (polls % INFO_EVERY_POLLS === 0) {
-            log(host, novaMessages.migrationRunning((Date.now() - started) / 1000, {
-              processed: ram.transferred ?? 0,
-              remaining: ram.remaining ?? 0,
-              total: ram.total ?? 0,
-            }));
-          }
-          const total = Math.max(1, 2 * spec.stressedMiB + spec.fillMiB) * 1024 * 1024;
-          this.options.onProgress?.(spec.name, Math.min(0.99, (ram.transferred ?? 0) / total));
-          polls++;
-        }
-      } catch {
-        // The source QEMU may be gone at the end: nova's monitor sees the job end.
-      }
-    };
-    void poll();
-    const timer = setInterval(() => void poll(), MONITOR_POLL_MS);
-    return {
-      stop: () => {
-        stopped = true;
-        clearInterval(timer);
-      },
     };
   }
 }

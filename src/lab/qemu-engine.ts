@@ -4,7 +4,7 @@ import type { QmpSession } from '../sources/qmp/client.js';
 import { openQmpSession } from '../sources/qmp/transports.js';
 import { detectAccel, type Accel } from './accel.js';
 import { setAnnounceRounds } from './announce.js';
-import type { LabEngine, LabHostInfo, LabHostName, LabVmSpec, QmpVm } from './engine.js';
+import { labHostsIn, type LabEngine, type LabHostInfo, type LabHostName, type LabVmSpec, type QmpVm } from './engine.js';
 import { runTool } from './exec.js';
 import { buildDirtyGuest } from './guest/build.js';
 import { buildLinuxGuest, type LinuxGuestImage } from './guest/linux.js';
@@ -65,14 +65,7 @@ export class QemuEngine implements LabEngine {
     private readonly linuxImage: LinuxGuestImage | undefined,
     readonly accel: Accel,
   ) {
-    const host = (name: LabHostName, novaPid: number): LabHostInfo => ({
-      name,
-      netns: network.namespaces[name],
-      interfaces: [network.layout.migration.device],
-      novaLog: join(options.run.path, `${name}-nova-compute.log`),
-      novaPid,
-    });
-    this.hosts = { src: host('src', 4101), dst: host('dst', 4102) };
+    this.hosts = labHostsIn(network, options.run.path);
     this.pingNetns = network.namespaces.lan;
   }
 
