@@ -45,7 +45,8 @@ export async function runExporter(options: RunOptions): Promise<void> {
   const { config, logger, telemetryPath } = options;
   const clock = options.clock ?? systemClock;
   const store = new MigrationStore({ maxRecords: config.records.maxCount, maxAgeMs: config.records.maxAgeMs, clock });
-  const saved = await loadState(config.stateFile, store, clock, logger);
+  const loaded = await loadState(config.stateFile, store, clock, logger);
+  const saved = loaded.content;
   const vms = new WatchedVms(config.vms);
   const timeouts = { undecidedMs: config.records.staleMigrationTimeoutMs, pausedMs: config.records.postcopyPausedTimeoutMs };
   const tracker = new MigrationTracker({ clock, logger: logger.child({ component: 'tracker' }), store, vms: vms.meta(), timeouts, ...(saved ? { restore: saved.tracker } : {}) });
@@ -59,7 +60,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
   enrichment.on('patched', (record, section) => section.ping && metrics.recordPing(record));
   tracker.on('started', (active) => enrichment.started(active.vm, active.startedAtMs));
   tracker.on('closed', (record) => enrichment.closed(record));
-  const persistence = config.stateFile
+  const persistence = config.stateFile && loaded.writable
     ? persistState({ path: config.stateFile, debounceMs: STATE_WRITE_DEBOUNCE_MS, tracker, store, clock, logger, onWrite: (ok) => metrics.stateFileWritten(ok), sections: () => signals.saved() })
     : null;
   const vmsChanged = async () => {

@@ -6,26 +6,44 @@ import type { Logger } from '../log.js';
 import { moveAsideCorrupt, readStateFile, StateFileCorruptError, type StateFileContent } from './state-file.js';
 import type { MigrationStore } from './store.js';
 
-/** Reads the state file into the store; returns what it holds for the tracker and the logs. A corrupt file is moved aside. */
-export async function loadState(path: string | null, store: MigrationStore, clock: Clock, logger: Logger): Promise<StateFileContent | undefined> {
-  if (!path) return undefined;
+export interface LoadedState {
+  /** What the file held; undefined for none, or for one that could not be used. */
+  content: StateFileContent | undefined;
+  /** False when a file that could not be read is still in place: writing would destroy it. */
+  writable: boolean;
+}
+
+/**
+ * Reads the state file into the store; returns what it holds for the tracker and the logs. A
+ * file that is corrupt, or that cannot be read (EACCES, too large for a string), is moved aside
+ * so that nothing in it is lost; when even that fails, the file is left alone and not written.
+ */
+export async function loadState(path: string | null, store: MigrationStore, clock: Clock, logger: Logger): Promise<LoadedState> {
+  if (!path) return { content: undefined, writable: false };
+  let readError: unknown;
   try {
     await mkdir(dirname(path), { recursive: true });
     const content = await readStateFile(path);
     if (!content) {
       logger.info({ path }, 'no state file yet; starting empty');
-      return undefined;
+      return { content: undefined, writable: true };
     }
     store.load(content.records);
     logger.info({ path, records: store.size, savedAt: new Date(content.savedAtMs).toISOString() }, 'state file loaded');
-    return content;
+    return { content, writable: true };
   } catch (err) {
-    if (err instanceof StateFileCorruptError) {
-      const movedTo = await moveAsideCorrupt(path, clock.wallMs());
-      logger.error({ path, movedTo, err: errorMessage(err) }, 'state file unusable; moved aside, starting empty');
-      return undefined;
-    }
-    logger.error({ path, err: errorMessage(err) }, 'state file cannot be read; records will not survive a restart until this is fixed');
-    return undefined;
+    readError = err;
+  }
+  const why = readError instanceof StateFileCorruptError ? 'corrupt' : 'unreadable';
+  try {
+    const movedTo = await moveAsideCorrupt(path, clock.wallMs(), why);
+    logger.error({ path, movedTo, err: errorMessage(readError) }, `state file ${why === 'corrupt' ? 'unusable' : 'cannot be read'}; moved aside, starting empty`);
+    return { content: undefined, writable: true };
+  } catch (moveError) {
+    logger.error(
+      { path, err: errorMessage(readError), moveErr: errorMessage(moveError) },
+      'state file cannot be read nor moved aside: left as it is and not written (records are kept in memory only until this is fixed)',
+    );
+    return { content: undefined, writable: false };
   }
 }

@@ -144,8 +144,8 @@ export async function writeFileAtomic(path: string, data: string, ops: FileOps =
 }
 
 /** Moves an unusable state file to `<file>.corrupt-<time>` and returns that name. */
-export async function moveAsideCorrupt(path: string, wallMs: number): Promise<string> {
-  const target = `${path}.corrupt-${new Date(wallMs).toISOString().replace(/[:.]/g, '-')}`;
+export async function moveAsideCorrupt(path: string, wallMs: number, why: 'corrupt' | 'unreadable' = 'corrupt'): Promise<string> {
+  const target = `${path}.${why}-${new Date(wallMs).toISOString().replace(/[:.]/g, '-')}`;
   try {
     await rename(path, target);
   } catch (err) {
