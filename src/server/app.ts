@@ -1,4 +1,5 @@
-import express, { type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ActiveMigration, MigrationRecord } from '../records/record.js';
 import { landingPage } from './landing.js';
@@ -82,6 +83,17 @@ export function createApp(deps: ServerDeps): express.Express {
     res.status(404).type('text/plain').send('not found\n');
   });
 
+  // Whatever went wrong (a path that is not valid percent-encoding, a bug): JSON with the status
+  // and a message, never Express's HTML page with a stack trace, and one log line.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = httpStatusOf(err);
+    if (status >= 500) deps.logger.error({ err: errorMessage(err), path: req.path }, 'request failed');
+    else deps.logger.debug({ err: errorMessage(err), url: req.originalUrl.slice(0, 200) }, 'bad request');
+    if (res.headersSent) return;
+    const error = err instanceof URIError ? 'bad request: the URL is not valid percent-encoding' : status < 500 ? 'bad request' : 'internal error';
+    res.status(status).json({ status: 'error', error });
+  });
+
   return app;
 }
 
@@ -116,4 +128,10 @@ export function parseTime(text: string): number | null {
   if (!/^\d{4}-\d{2}-\d{2}T/.test(text)) return null;
   const ms = Date.parse(text);
   return Number.isNaN(ms) ? null : ms;
+}
+
+/** The HTTP status an error carries (Express sets `status` on a URIError of a path parameter), else 500. */
+function httpStatusOf(err: unknown): number {
+  const status = typeof err === 'object' && err !== null ? ((err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode) : undefined;
+  return typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
 }

@@ -75,6 +75,17 @@ describe('HTTP server', () => {
     expect(missing.status).toBe(404);
   });
 
+  it('answers a path that is not valid percent-encoding with JSON, without a stack trace, whatever NODE_ENV', async () => {
+    for (const path of ['/api/v1/migrations/%E0%A4%A', '/api/v1/migrations/%', '/api/v1/migrations/%zz']) {
+      const res = await fetch(`${base}${path}`);
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      const text = await res.text();
+      expect(JSON.parse(text)).toEqual({ status: 'error', error: 'bad request: the URL is not valid percent-encoding' });
+      expect(text).not.toMatch(/URIError|node_modules|at /);
+    }
+  });
+
   it('answers health and readiness', async () => {
     expect((await fetch(`${base}/-/healthy`)).status).toBe(200);
     expect((await fetch(`${base}/-/ready`)).status).toBe(200);
