@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { livemigError } from '../errors.js';
+import { errorMessage, livemigError } from '../errors.js';
 import { configSchema, toConfig, type Config } from './schema.js';
 
 /** Reads, parses and validates a config file; every failure names the file and the key path. */
@@ -21,7 +21,13 @@ export function parseConfigText(text: string, file: string): Config {
     const first = doc.errors[0];
     throw livemigError('LME_CONFIG_YAML', file, first?.message.split('\n')[0]);
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // The yaml library refuses documents whose aliases would expand without bound (an alias bomb).
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    throw livemigError('LME_CONFIG_YAML', file, errorMessage(err));
+  }
   return validateConfig(raw, file);
 }
 
@@ -53,6 +59,7 @@ function innermost(issue: z.core.$ZodIssue): z.core.$ZodIssue {
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  if (issue.code === 'invalid_union') return 'expected one of {unix: PATH}, {tcp: HOST:PORT}, {virsh: {domain, uri}}';
+  // A QMP endpoint is the one union whose branches are shapes to name; others say what they take.
+  if (issue.code === 'invalid_union' && issue.path.at(-1) === 'qmp') return 'expected one of {unix: PATH}, {tcp: HOST:PORT}, {virsh: {domain, uri}}';
   return issue.message;
 }

@@ -115,7 +115,7 @@ const vm = z.strictObject({
 
 /** A byte size: a number of bytes, or e.g. "64KiB", "1MiB". */
 const byteSize = (min: number, max: number) =>
-  z.union([z.number().int(), z.string()]).transform((value, ctx) => {
+  z.union([z.number(), z.string()], { error: 'a size: a whole number of bytes, or e.g. "64KiB", "1MiB"' }).transform((value, ctx) => {
     const m = typeof value === 'number' ? null : /^(\d+)\s*(B|KiB|MiB|kB|KB|MB)?$/.exec(value.trim());
     const unit = m?.[2] ?? 'B';
     const scale = unit === 'KiB' ? 1024 : unit === 'MiB' ? 1024 * 1024 : unit === 'kB' || unit === 'KB' ? 1000 : unit === 'MB' ? 1_000_000 : 1;

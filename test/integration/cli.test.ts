@@ -33,6 +33,16 @@ describe('livemig-exporter CLI', () => {
     expect(stderr).toBe(`livemig-exporter: config file ${file}: polling.migrating_interval: "fast" is not a duration (write e.g. 100ms, 10s, 5m, 30d)\n`);
   });
 
+  it('check-config refuses a YAML alias bomb with exit 2, naming the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lme-cli-'));
+    const file = join(dir, 'bomb.yml');
+    const levels = 'abcdefgh'.split('');
+    await writeFile(file, ['a: &a [x, x, x, x, x, x, x, x, x]', ...levels.slice(1).map((k, i) => `${k}: &${k} [${Array(9).fill(`*${levels[i]}`).join(', ')}]`)].join('\n'));
+    const { code, stderr } = await runCli(['check-config', file]);
+    expect(code).toBe(2);
+    expect(stderr).toBe(`livemig-exporter: config file ${file} is not valid YAML: Excessive alias count indicates a resource exhaustion attack\n`);
+  });
+
   it('run refuses a bad config with exit 2 before it starts anything', async () => {
     const { code, stderr } = await runCli(['--config', '/nonexistent/livemig.yml']);
     expect(code).toBe(2);

@@ -97,6 +97,19 @@ describe('config', () => {
     expect(err.message).toMatch(/cfg\.yml.*line \d+/);
   });
 
+  it('refuses a YAML alias bomb as bad YAML, naming the file (issue 13, item 8)', () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefgh'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(', ')}]`)].join('\n');
+    const err = errorOf(bomb);
+    expect(err.code).toBe('LME_CONFIG_YAML');
+    expect(err.message).toBe('config file cfg.yml is not valid YAML: Excessive alias count indicates a resource exhaustion attack');
+  });
+
+  it('says what a size takes for a fraction, not what a QMP monitor takes', () => {
+    const err = errorOf('logs_options: {max_line_length: 2048.5}');
+    expect(err.message).toBe('config file cfg.yml: logs_options.max_line_length: "2048.5" is not a size (write e.g. 65536, 64KiB, 1MiB)');
+    expect(errorOf('logs_options: {max_line_length: [1]}').message).toBe('config file cfg.yml: logs_options.max_line_length: a size: a whole number of bytes, or e.g. "64KiB", "1MiB"');
+  });
+
   it('refuses too many free labels (bounded cardinality)', () => {
     const labels = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`l${i}`, 'x']));
     const err = errorOf(JSON.stringify({ vms: [{ name: 'a', labels, monitors: [{ host: 'h', qmp: { unix: '/s' } }] }] }));
