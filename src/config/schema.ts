@@ -56,7 +56,7 @@ const hostPort = z.string().transform((text, ctx) => {
 
 const qmpEndpoint = z
   .union([
-    z.strictObject({ unix: z.string().min(1) }),
+    z.strictObject({ unix: z.string().startsWith('/', 'an absolute socket path (the exporter does not run from a fixed directory)') }),
     z.strictObject({ tcp: hostPort }),
     z.strictObject({
       virsh: z.strictObject({ domain: z.string().min(1), uri: z.string().min(1).optional() }),
@@ -78,7 +78,7 @@ const sshHost = z.strictObject({
   address: z.string().min(1),
   port: z.number().int().min(1).max(65535).default(22),
   user: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'a user name'),
-  identity_file: z.string().min(1).optional(),
+  identity_file: z.string().startsWith('/', 'an absolute path to the private key (the exporter does not run from a fixed directory)').optional(),
   known_hosts: z.string().min(1).default('/etc/livemig-exporter/known_hosts'),
   agent: z.boolean().default(false),
   keepalive_interval: duration('0s', '10m').prefault('15s'),

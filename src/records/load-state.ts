@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import type { Clock } from '../clock.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { moveAsideCorrupt, readStateFile, StateFileCorruptError, type StateFileContent } from './state-file.js';
+import { moveAsideCorrupt, readStateFile, removeStaleTempFiles, StateFileCorruptError, type StateFileContent } from './state-file.js';
 import type { MigrationStore } from './store.js';
 
 export interface LoadedState {
@@ -23,6 +23,8 @@ export async function loadState(path: string | null, store: MigrationStore, cloc
   let readError: unknown;
   try {
     await mkdir(dirname(path), { recursive: true });
+    const removed = await removeStaleTempFiles(path, isAlive);
+    if (removed.length > 0) logger.info({ path, removed }, 'removed temp files of a state write that did not finish (a killed exporter)');
     const content = await readStateFile(path);
     if (!content) {
       logger.info({ path }, 'no state file yet; starting empty');
@@ -45,5 +47,16 @@ export async function loadState(path: string | null, store: MigrationStore, cloc
       'state file cannot be read nor moved aside: left as it is and not written (records are kept in memory only until this is fixed)',
     );
     return { content: undefined, writable: false };
+  }
+}
+
+/** Whether a process of that PID runs (signal 0: EPERM means it runs as another user). */
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

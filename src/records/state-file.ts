@@ -4,7 +4,7 @@
  * either the old file or the new one, never half of one.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { errorMessage, LivemigError } from '../errors.js';
@@ -141,6 +141,23 @@ export async function writeFileAtomic(path: string, data: string, ops: FileOps =
   } catch {
     // best effort
   }
+}
+
+/**
+ * Removes the temp files a killed writer left beside `path` (`.<file>.<pid>.<random>.tmp`) whose
+ * process is gone; a temp file of a live process (another exporter writing now) is left alone.
+ * Returns the names removed.
+ */
+export async function removeStaleTempFiles(path: string, isAlive: (pid: number) => boolean): Promise<string[]> {
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.`;
+  const removed: string[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const m = name.startsWith(prefix) ? /^(\d+)\.[0-9a-f]+\.tmp$/.exec(name.slice(prefix.length)) : null;
+    if (!m || isAlive(Number(m[1]))) continue;
+    await unlink(join(dir, name)).then(() => removed.push(name), () => undefined);
+  }
+  return removed;
 }
 
 /** Moves an unusable state file to `<file>.corrupt-<time>` and returns that name. */

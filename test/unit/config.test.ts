@@ -110,6 +110,13 @@ describe('config', () => {
     expect(errorOf('logs_options: {max_line_length: [1]}').message).toBe('config file cfg.yml: logs_options.max_line_length: a size: a whole number of bytes, or e.g. "64KiB", "1MiB"');
   });
 
+  it.each([
+    ['a relative QMP socket path', 'vms: [{name: a, monitors: [{host: h, qmp: {unix: run/qmp.sock}}]}]', 'vms[0].monitors[0].qmp.unix: an absolute socket path'],
+    ['a relative identity_file', 'hosts: [{name: h, ssh: {address: 10.0.0.1, user: u, identity_file: keys/id}}]', 'hosts[0].ssh.identity_file: an absolute path to the private key'],
+  ])('refuses %s (issue 13, item 10)', (_name, text, expected) => {
+    expect(errorOf(text).message).toContain(expected);
+  });
+
   it('refuses too many free labels (bounded cardinality)', () => {
     const labels = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`l${i}`, 'x']));
     const err = errorOf(JSON.stringify({ vms: [{ name: 'a', labels, monitors: [{ host: 'h', qmp: { unix: '/s' } }] }] }));

@@ -10,6 +10,7 @@ import {
   moveAsideCorrupt,
   nodeFileOps,
   readStateFile,
+  removeStaleTempFiles,
   STATE_FILE_VERSION,
   StateFileCorruptError,
   writeStateFile,
@@ -212,5 +213,16 @@ describe('StatePersistence (debounced writes)', () => {
     await persistence.flush();
     expect((await readStateFile(path))?.records).toHaveLength(1);
     expect(await readdir(dir)).toEqual(['state.json']);
+  });
+});
+
+describe('temp files of a state write that did not finish (issue 13, item 10)', () => {
+  it("removes a killed writer's temp files, keeps a live one's and every other file", async () => {
+    const dead = 999_999_999;
+    const names = [`.state.json.${dead}.0a1b2c3d.tmp`, `.state.json.${process.pid}.deadbeef.tmp`, 'state.json', '.other.json.1.aa.tmp', '.state.json.x.tmp'];
+    for (const name of names) await writeFile(join(dir, name), 'x');
+    const removed = await removeStaleTempFiles(path, (pid) => pid === process.pid);
+    expect(removed).toEqual([`.state.json.${dead}.0a1b2c3d.tmp`]);
+    expect((await readdir(dir)).sort()).toEqual(names.slice(1).sort());
   });
 });
