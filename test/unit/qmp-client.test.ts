@@ -204,7 +204,11 @@ describe('QmpStreamClient against a scripted QMP server', () => {
     const logLines: string[] = [];
     const logger = pino({ level: 'debug' }, { write: (line: string) => logLines.push(line) });
     const client = await connect(server, { logger });
+    const protocolErrors: string[] = [];
+    client.on('protocol-error', (err) => protocolErrors.push(err.code));
     expect(await client.execute('x')).toBe('ok');
+    // Told to whoever counts it (the QMP source: livemig_source_errors_total{reason="protocol"}).
+    expect(protocolErrors).toEqual(['LME_QMP_PROTOCOL']);
     const warning = logLines.map((line) => JSON.parse(line) as { level: number; raw?: string }).find((entry) => entry.level === 40);
     expect(warning?.raw).toBe('this is not json');
   });

@@ -229,6 +229,11 @@ describe('parseQueryMigrate edge cases', () => {
     ['a string ram figure', { status: 'active', ram: { transferred: '10' } }, 'ram.transferred should be a number, got "10"'],
     ['a numeric error-desc', { status: 'failed', 'error-desc': 1 }, 'error-desc should be a string, got 1'],
     ['a string blocktime', { status: 'completed', 'postcopy-blocktime': 'x' }, 'postcopy-blocktime should be a number, got "x"'],
+    // Issue 13, item 6: figures that cannot be true.
+    ['a negative ram figure', { status: 'active', ram: { transferred: -123456789 } }, 'ram.transferred cannot be negative (QEMU reports it unsigned), got -123456789'],
+    ['a negative page size', { status: 'active', ram: { 'page-size': -4096 } }, 'ram.page-size cannot be negative (QEMU reports it unsigned), got -4096'],
+    ['a negative time', { status: 'active', 'total-time': -1 }, 'total-time cannot be negative (QEMU reports it unsigned), got -1'],
+    ['1e400 (Infinity once parsed)', JSON.parse('{"status": "active", "ram": {"total": 1e400}}') as unknown, 'ram.total should be a number, got one too large for a number (Infinity)'],
   ])('throws LME_QMP_REPLY naming the origin for %s', (_case, reply, detail) => {
     let thrown: unknown;
     try {

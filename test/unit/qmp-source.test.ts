@@ -110,6 +110,26 @@ describe('QmpSource', () => {
     expect(src.polls().length - settled).toBeLessThanOrEqual(2);
   });
 
+  it('counts a line that is not QMP as a protocol error, and a lost connection by its cause (issue 13, item 5)', async () => {
+    await source.setVms([vm('a', '/a0')]);
+    const [m] = monitors as [ScriptedMonitor];
+    m.goUp();
+    await vi.advanceTimersByTimeAsync(1);
+    m.emit('protocol-error', new LivemigError('LME_QMP_PROTOCOL', ['unix:/a0', 'not JSON']));
+    m.goDown(new LivemigError('LME_QMP_TIMEOUT', ['query-migrate', 'unix:/a0', 1000]));
+    expect(errors).toEqual(['h0:protocol', 'h0:timeout']);
+  });
+
+  it('refuses a reply with a negative figure: counted, and no observation (issue 13, item 6)', async () => {
+    await source.setVms([vm('a', '/a0')]);
+    const [m] = monitors as [ScriptedMonitor];
+    m.execute = async <T>() => ({ status: 'active', ram: { transferred: -123456789 } }) as T;
+    m.goUp();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(errors).toContain('h0:reply');
+    expect(observations.filter((o) => o.kind === 'qmp-status')).toEqual([]);
+  });
+
   it('polls at once on a MIGRATION event and passes events on with QEMU’s time stamp', async () => {
     await source.setVms([vm('a', '/a0')]);
     const [m] = monitors as [ScriptedMonitor];

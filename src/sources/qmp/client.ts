@@ -10,6 +10,8 @@ export interface QmpSessionEvents {
   event: [event: QmpEvent];
   /** The session ended; every pending command has been rejected. Emitted once. */
   close: [reason: Error];
+  /** A line that is not QMP (LME_QMP_PROTOCOL), skipped; the session goes on. */
+  'protocol-error': [error: LivemigError];
 }
 
 /** One live conversation with one QEMU monitor, whatever carries it (socket or virsh). */
@@ -207,6 +209,7 @@ export class QmpStreamClient extends EventEmitter<QmpSessionEvents> implements Q
     for (const frame of frames) {
       if (frame.kind === 'error') {
         this.logger?.warn({ target: this.target, raw: frame.raw }, frame.error.message);
+        this.emit('protocol-error', frame.error);
         continue;
       }
       this.handleMessage(frame.message);

@@ -10,6 +10,8 @@ export interface QmpMonitorEvents {
   up: [session: QmpSession];
   down: [reason: Error];
   event: [event: QmpEvent];
+  /** The session skipped a line that is not QMP. */
+  'protocol-error': [error: Error];
 }
 
 export interface Timers {
@@ -131,6 +133,7 @@ export class QmpMonitor extends EventEmitter<QmpMonitorEvents> {
     this.loggedFailure = undefined;
     this.lastDownReason = undefined;
     session.on('event', this.forwardEvent);
+    session.on('protocol-error', this.forwardProtocolError);
     session.on('close', this.handleSessionClosed);
     this.logger?.info({ reconnects: this.reconnects }, 'QMP monitor up');
     this.emit('up', session);
@@ -150,10 +153,15 @@ export class QmpMonitor extends EventEmitter<QmpMonitorEvents> {
     this.emit('event', event);
   };
 
+  private readonly forwardProtocolError = (error: Error): void => {
+    this.emit('protocol-error', error);
+  };
+
   private readonly handleSessionClosed = (reason: Error): void => {
     const session = this.session;
     if (!session) return;
     session.off('event', this.forwardEvent);
+    session.off('protocol-error', this.forwardProtocolError);
     session.off('close', this.handleSessionClosed);
     this.session = undefined;
     this.lastDownReason = reason;

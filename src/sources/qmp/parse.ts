@@ -29,8 +29,7 @@ export function parseQueryMigrate(reply: unknown, origin: string): MigrationInfo
   for (const [qemuName, ourName] of TIME_FIELDS) {
     const value = reply[qemuName];
     if (value === undefined) continue;
-    if (!isFiniteNumber(value)) throw wrongType(origin, qemuName, 'a number', value);
-    info[ourName] = value;
+    info[ourName] = figure(origin, qemuName, value);
   }
 
   const errorDesc = reply['error-desc'];
@@ -49,14 +48,21 @@ function parseRam(ram: unknown, origin: string): RamStats {
   for (const field of RAM_FIELDS) {
     const value = ram[field];
     if (value === undefined) continue;
-    if (!isFiniteNumber(value)) throw wrongType(origin, `ram.${field}`, 'a number', value);
-    stats[field] = value;
+    stats[field] = figure(origin, `ram.${field}`, value);
   }
   return stats;
 }
 
-function isFiniteNumber(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value);
+/**
+ * One figure of the reply. QEMU declares every one of them unsigned (uint64, or int64 times
+ * that are never negative), so a negative figure, or one too large to be a number (1e400 parses
+ * as Infinity), cannot be true: the reply is refused rather than exported.
+ */
+function figure(origin: string, field: string, value: unknown): number {
+  if (typeof value !== 'number') throw wrongType(origin, field, 'a number', value);
+  if (!Number.isFinite(value)) throw replyError(origin, `${field} should be a number, got one too large for a number (${value})`);
+  if (value < 0) throw replyError(origin, `${field} cannot be negative (QEMU reports it unsigned), got ${value}`);
+  return value;
 }
 
 function wrongType(origin: string, field: string, expected: string, value: unknown): LivemigError {

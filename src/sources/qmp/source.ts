@@ -20,6 +20,7 @@ export interface MonitorHandle {
   on(event: 'up', listener: () => void): unknown;
   on(event: 'down', listener: (reason: Error) => void): unknown;
   on(event: 'event', listener: (event: QmpEvent) => void): unknown;
+  on(event: 'protocol-error', listener: (error: Error) => void): unknown;
   start(): void;
   stop(): Promise<void>;
 }
@@ -142,10 +143,11 @@ export class QmpSource {
       poller.state.up = false;
       poller.state.reconnects = monitor.reconnectCount;
       poller.state.lastProblem = isAbsent(reason) ? 'absent' : 'error';
-      if (poller.state.lastProblem === 'error') this.options.onError(w.host, 'connect');
+      if (poller.state.lastProblem === 'error') this.options.onError(w.host, classify(reason));
       if (wasUp) this.emitGone(poller, errorMessage(reason));
     });
     monitor.on('event', (event) => this.onEvent(poller, event));
+    monitor.on('protocol-error', () => this.options.onError(w.host, 'protocol'));
     monitor.start();
     // Splay: monitors start spread over one idle interval rather than all at once.
     this.schedule(poller, this.random() * this.options.idleIntervalMs);
