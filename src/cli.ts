@@ -18,6 +18,7 @@ interface RunFlags {
   config?: string;
   'web.listenAddress': string;
   'web.telemetryPath': string;
+  'web.maxConnections': string;
   'log.level': LogLevel;
   'log.format': LogFormat;
 }
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
     .option('--config <file>', 'YAML config file (without it: defaults for a compute host, watching local libvirt domains)')
     .option('--web.listen-address <address>', 'address to serve /metrics and the API on', ':10027')
     .option('--web.telemetry-path <path>', 'path under which to expose metrics', '/metrics')
+    .option('--web.max-connections <n>', 'open HTTP connections at most; past it the oldest idle one is closed so that a new scrape is served', '512')
     .addOption(new Option('--log.level <level>', 'only log messages with this severity or above').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .addOption(new Option('--log.format <format>', 'log format').choices(['json', 'pretty']).default('json'))
     .showHelpAfterError()
@@ -44,10 +46,12 @@ export function buildProgram(): Command {
         const listen = parseListenAddress(flags['web.listenAddress']);
         const telemetryPath = flags['web.telemetryPath'];
         if (!telemetryPath.startsWith('/')) throw new LivemigError('LME_FLAG_INVALID', ['--web.telemetry-path', `"${telemetryPath}" must start with /`]);
+        const maxConnections = Number(flags['web.maxConnections']);
+        if (!Number.isInteger(maxConnections) || maxConnections < 1) throw new LivemigError('LME_FLAG_INVALID', ['--web.max-connections', `"${flags['web.maxConnections']}" must be a whole number of at least 1`]);
         const config = flags.config ? await loadConfigFile(flags.config) : defaultConfig();
         const logger = createLogger(flags['log.level'], flags['log.format']);
         const { runExporter } = await import('./exporter.js');
-        await runExporter({ config, configFile: flags.config ?? null, listen, telemetryPath, logger });
+        await runExporter({ config, configFile: flags.config ?? null, listen, telemetryPath, logger, maxConnections });
         // Stopped on a signal: a child process or socket a source could not close must not keep us alive.
         logger.flush();
         process.exit(0);

@@ -16,7 +16,7 @@ import { loadState } from './records/load-state.js';
 import { persistState } from './records/persistence.js';
 import { MigrationStore } from './records/store.js';
 import { createApp } from './server/app.js';
-import { listen } from './server/listen.js';
+import { DEFAULT_CONNECTION_LIMITS, listen } from './server/listen.js';
 import type { ListenAddress } from './server/listen-address.js';
 import { metricsInputs } from './signals/metrics-inputs.js';
 import { SIGNALS } from './signals/registry.js';
@@ -31,6 +31,8 @@ export interface RunOptions {
   listen: ListenAddress;
   telemetryPath: string;
   logger: Logger;
+  /** --web.max-connections (default DEFAULT_CONNECTION_LIMITS'). */
+  maxConnections?: number;
   clock?: Clock;
   /** Embedded use (the lab): stop when this aborts; with it, no process signal handlers are installed. */
   stopSignal?: AbortSignal;
@@ -90,7 +92,8 @@ export async function runExporter(options: RunOptions): Promise<void> {
     isReady: () => ready,
     describeSources: () => [...signals.describe(), `state file: ${config.stateFile ?? 'none (records kept in memory only)'}`],
   });
-  const { server, url } = await listen(app, options.listen);
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...(options.maxConnections ? { maxConnections: options.maxConnections } : {}) };
+  const { server, url } = await listen(app, options.listen, limits);
   logger.info({ url, telemetryPath, version: VERSION }, 'listening');
   ready = true;
   options.onListening?.(url);

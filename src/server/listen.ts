@@ -1,12 +1,31 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { livemigError } from '../errors.js';
 import type { ListenAddress } from './listen-address.js';
 
+/**
+ * How long a client may take, and how many may hold a connection. Node's defaults (60 s for the
+ * headers, 300 s for a request, no cap) let a few thousand half-open connections hold the
+ * exporter's file descriptors for minutes, so that scrapes fail (issue 13, item 9).
+ */
+export interface ConnectionLimits {
+  /** Headers must be complete within this. */
+  headersTimeoutMs: number;
+  /** The whole request within this. */
+  requestTimeoutMs: number;
+  /** A connection with no request in flight is closed after this. */
+  idleTimeoutMs: number;
+  /** Open connections at most; past it the oldest idle one is closed to make room, so a new scrape is served. */
+  maxConnections: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, idleTimeoutMs: 15_000, maxConnections: 512 };
+
 /** Listens on the address; resolves with the server and its base URL (e.g. http://127.0.0.1:10027). */
-export function listen(app: RequestListener, address: ListenAddress): Promise<{ server: Server; url: string }> {
+export function listen(app: RequestListener, address: ListenAddress, limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS): Promise<{ server: Server; url: string }> {
   return new Promise((resolve, reject) => {
-    const server = createServer(app);
+    const server = createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.idleTimeoutMs }, app);
+    capConnections(server, limits);
     server.listen({ port: address.port, ...(address.host ? { host: address.host } : {}) });
     server.once('listening', () => {
       const bound = server.address() as AddressInfo;
@@ -14,5 +33,40 @@ export function listen(app: RequestListener, address: ListenAddress): Promise<{ 
       resolve({ server, url: `http://${shownHost}:${bound.port}` });
     });
     server.once('error', (err) => reject(livemigError('LME_LISTEN', `${address.host ?? ''}:${address.port}`, err)));
+  });
+}
+
+/**
+ * Keeps at most `maxConnections` open: a new connection past the cap closes the oldest one that
+ * has no response in progress (a half-open or slow client), else the oldest of all. Idle
+ * connections that never send a request are closed after `headersTimeoutMs`.
+ */
+function capConnections(server: Server, limits: ConnectionLimits): void {
+  // Insertion order is age order.
+  const open = new Map<Socket, { busy: boolean }>();
+  server.on('connection', (socket: Socket) => {
+    const state = { busy: false };
+    open.set(socket, state);
+    socket.once('close', () => open.delete(socket));
+    // A connection that sends nothing at all is not covered by Node's header timeout.
+    socket.setTimeout(limits.headersTimeoutMs, () => {
+      if (!state.busy) socket.destroy();
+    });
+    while (open.size > limits.maxConnections) {
+      const victim = [...open].find(([s, st]) => s !== socket && !st.busy)?.[0] ?? [...open.keys()][0];
+      if (!victim || victim === socket) break;
+      open.delete(victim);
+      victim.destroy();
+    }
+  });
+  server.on('request', (req, res) => {
+    const state = open.get(req.socket);
+    if (!state) return;
+    state.busy = true;
+    req.socket.setTimeout(0);
+    res.once('finish', () => {
+      state.busy = false;
+      req.socket.setTimeout(limits.idleTimeoutMs, () => !state.busy && req.socket.destroy());
+    });
   });
 }
