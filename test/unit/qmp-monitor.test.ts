@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { describe, it, expect } from 'vitest';
 import { LivemigError } from '../../src/errors.js';
 import type { QmpSession, QmpSessionEvents } from '../../src/sources/qmp/client.js';
-import { QmpMonitor, type Timers } from '../../src/sources/qmp/monitor.js';
+import { QmpMonitor, STABLE_SESSION_MS, type Timers } from '../../src/sources/qmp/monitor.js';
 import type { QmpEndpoint, QmpEvent } from '../../src/qemu/types.js';
 
 const ENDPOINT: QmpEndpoint = { kind: 'unix', path: '/run/vm1.qmp' };
@@ -35,12 +35,19 @@ class ManualTimers implements Timers {
   clearTimeout(handle: unknown): void {
     this.scheduled = this.scheduled.filter((entry) => entry !== handle);
   }
-  /** Runs the one pending retry and returns the delay it had been given. */
+  /** Runs the one pending retry and returns the delay it had been given (the stable-session timer is not a retry). */
   fire(): number {
-    const next = this.scheduled.shift();
+    const index = this.scheduled.findIndex((entry) => entry.ms !== STABLE_SESSION_MS);
+    const next = index >= 0 ? this.scheduled.splice(index, 1)[0] : undefined;
     if (!next) throw new Error('no retry scheduled');
     next.callback();
     return next.ms;
+  }
+  /** The session has held for STABLE_SESSION_MS. */
+  fireStable(): void {
+    const index = this.scheduled.findIndex((entry) => entry.ms === STABLE_SESSION_MS);
+    if (index < 0) throw new Error('no stable-session timer');
+    this.scheduled.splice(index, 1)[0]!.callback();
   }
 }
 
@@ -139,19 +146,47 @@ describe('QmpMonitor', () => {
     await monitor.stop();
   });
 
-  it('resets the backoff after a successful connect', async () => {
+  it('resets the backoff once a session has held for a while', async () => {
     const first = new FakeSession();
     const second = new FakeSession();
     const { monitor, timers } = harness([first, errnoError('ENOENT'), errnoError('ENOENT'), second, new FakeSession()]);
     monitor.start();
     await settle();
+    timers.fireStable();
     first.drop();
     expect([timers.fire(), await settle()][0]).toBe(50);
     expect([timers.fire(), await settle()][0]).toBe(100);
     expect([timers.fire(), await settle()][0]).toBe(200);
+    timers.fireStable();
     second.drop();
     expect(timers.fire()).toBe(50);
     await settle();
+    await monitor.stop();
+  });
+
+  it('keeps backing off from a peer that greets and drops the connection at once (issue 13, item 4)', async () => {
+    const flapping = Array.from({ length: 6 }, () => new FakeSession());
+    const { monitor, timers } = harness([...flapping, new FakeSession()]);
+    monitor.start();
+    await settle();
+    const delays: number[] = [];
+    for (const session of flapping.slice(0, 5)) {
+      session.drop();
+      delays.push(timers.fire());
+      await settle();
+    }
+    // Each session dropped before it held: the delays grow to the cap, never back to the base.
+    expect(delays).toEqual([50, 100, 200, 400, 500]);
+    await monitor.stop();
+  });
+
+  it("tells of a failed attempt (a peer that never greets), so that its source is not shown up", async () => {
+    const { monitor } = harness([new LivemigError('LME_QMP_TIMEOUT', ['qmp_capabilities', TARGET, 2000])]);
+    const failures: string[] = [];
+    monitor.on('failed', (reason) => failures.push((reason as LivemigError).code));
+    monitor.start();
+    await settle();
+    expect(failures).toEqual(['LME_QMP_TIMEOUT']);
     await monitor.stop();
   });
 

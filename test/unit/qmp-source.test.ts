@@ -120,6 +120,27 @@ describe('QmpSource', () => {
     expect(errors).toEqual(['h0:protocol', 'h0:timeout']);
   });
 
+  it('a monitor that cannot open (a peer that never greets) or that flaps is not up until a poll answers (issue 13, item 4)', async () => {
+    await source.setVms([vm('a', '/a0')]);
+    const [m] = monitors as [ScriptedMonitor];
+    m.emit('failed', new LivemigError('LME_QMP_TIMEOUT', ['qmp_capabilities', 'unix:/a0', 1000]));
+    expect(errors).toEqual(['h0:timeout']);
+    expect(source.hostHealth().get('h0')).toBe(false);
+    // It greets, and drops before a poll answers: still not up.
+    m.fail = new LivemigError('LME_QMP_CLOSED', ['unix:/a0', 'end of stream']);
+    m.goUp();
+    m.goDown(new LivemigError('LME_QMP_CLOSED', ['unix:/a0', 'end of stream']));
+    expect(source.hostHealth().get('h0')).toBe(false);
+    // A poll that answers makes it up.
+    m.fail = null;
+    m.goUp();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(source.hostHealth().get('h0')).toBe(true);
+    // A QEMU that is not there is normal (a source after its migration): up, not counted.
+    m.emit('failed', Object.assign(new LivemigError('LME_QMP_CONNECT', ['unix:/a0', 'ENOENT']), { cause: Object.assign(new Error('x'), { code: 'ENOENT' }) }));
+    expect(source.hostHealth().get('h0')).toBe(true);
+  });
+
   it('refuses a reply with a negative figure: counted, and no observation (issue 13, item 6)', async () => {
     await source.setVms([vm('a', '/a0')]);
     const [m] = monitors as [ScriptedMonitor];

@@ -12,6 +12,8 @@ export interface QmpMonitorEvents {
   event: [event: QmpEvent];
   /** The session skipped a line that is not QMP. */
   'protocol-error': [error: Error];
+  /** An attempt to open a session failed (a peer that never greets, a refused connection ...). */
+  failed: [reason: Error];
 }
 
 export interface Timers {
@@ -31,6 +33,11 @@ export interface QmpMonitorOptions {
 }
 
 export const DEFAULT_MONITOR_BACKOFF = { baseMs: 500, capMs: 30_000 };
+/**
+ * A session must hold this long before the backoff starts again from its base: a peer that
+ * greets and then drops the connection would otherwise be reconnected to at the base delay for ever.
+ */
+export const STABLE_SESSION_MS = 10_000;
 
 const systemTimers: Timers = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
@@ -56,6 +63,7 @@ export class QmpMonitor extends EventEmitter<QmpMonitorEvents> {
   private loggedFailure: string | undefined;
   private reconnects = 0;
   private failedAttempts = 0;
+  private stableTimer: unknown;
   private readonly backoff: Backoff;
   private readonly timers: Timers;
   private readonly open: (endpoint: QmpEndpoint) => Promise<QmpSession>;
@@ -93,6 +101,7 @@ export class QmpMonitor extends EventEmitter<QmpMonitorEvents> {
   async stop(): Promise<void> {
     this.stopped = true;
     this.timers.clearTimeout(this.retryTimer);
+    this.timers.clearTimeout(this.stableTimer);
     await this.attempt;
     const session = this.session;
     this.session = undefined;
@@ -129,7 +138,7 @@ export class QmpMonitor extends EventEmitter<QmpMonitorEvents> {
     if (this.everUp) this.reconnects++;
     this.everUp = true;
     this.session = session;
-    this.backoff.reset();
+    this.stableTimer = this.timers.setTimeout(() => this.backoff.reset(), STABLE_SESSION_MS);
     this.loggedFailure = undefined;
     this.lastDownReason = undefined;
     session.on('event', this.forwardEvent);
@@ -146,6 +155,7 @@ export class QmpMonitor extends EventEmitter<QmpMonitorEvents> {
     if (this.stopped) return;
     const delayMs = this.backoff.nextDelayMs();
     this.logFailure(err, delayMs);
+    this.emit('failed', err);
     this.scheduleConnect(delayMs);
   }
 
@@ -164,6 +174,7 @@ export class QmpMonitor extends EventEmitter<QmpMonitorEvents> {
     session.off('protocol-error', this.forwardProtocolError);
     session.off('close', this.handleSessionClosed);
     this.session = undefined;
+    this.timers.clearTimeout(this.stableTimer);
     this.lastDownReason = reason;
     if (this.stopped) return;
     const gone = isQemuGone(reason);

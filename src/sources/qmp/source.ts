@@ -21,6 +21,7 @@ export interface MonitorHandle {
   on(event: 'down', listener: (reason: Error) => void): unknown;
   on(event: 'event', listener: (event: QmpEvent) => void): unknown;
   on(event: 'protocol-error', listener: (error: Error) => void): unknown;
+  on(event: 'failed', listener: (reason: Error) => void): unknown;
   start(): void;
   stop(): Promise<void>;
 }
@@ -133,8 +134,16 @@ export class QmpSource {
     this.pollers.set(k, poller);
     monitor.on('up', () => {
       poller.state.up = true;
-      poller.state.lastProblem = 'none';
+      // A monitor that failed stays in trouble until a poll answers: one that greets and drops
+      // the connection again is not up in any sense that matters.
+      if (poller.state.lastProblem === 'absent') poller.state.lastProblem = 'none';
       this.schedule(poller, 0);
+    });
+    monitor.on('failed', (reason) => {
+      if (poller.stopped) return;
+      poller.state.reconnects = monitor.reconnectCount;
+      poller.state.lastProblem = isAbsent(reason) ? 'absent' : 'error';
+      if (poller.state.lastProblem === 'error') this.options.onError(w.host, classify(reason));
     });
     monitor.on('down', (reason) => {
       // Our own stop (shutdown, VM removed) is not the QEMU going away.
