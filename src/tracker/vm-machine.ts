@@ -151,6 +151,9 @@ export class VmMachine {
       if (side === 'destination' && this.migratesOut(status, r)) {
         // The VM runs on the destination and migrates on from there: this migration is over.
         this.supersede(m, view, r);
+      } else if (side === 'source' && startsAnew(m, status, r)) {
+        // The same QEMU began another migration (an exporter restarted in between missed the end).
+        this.supersede(m, view, r);
       } else {
         this.applyToSide(m, side, view, status, r);
         return;
@@ -276,7 +279,7 @@ export class VmMachine {
     const m = this.state.open;
     if (!m) return;
     const continues = (track: SideTrack, side: Side): boolean => {
-      if (o.kind === 'qmp-status') return (stageOf(o.info.status) ?? -1) >= track.stage;
+      if (o.kind === 'qmp-status') return (stageOf(o.info.status) ?? -1) >= track.stage && !startsAnew(m, o.info.status, { at: o.wallMs, via: 'poll', info: o.info });
       switch (o.event) {
         case 'MIGRATION':
           return typeof o.data.status === 'string' && (stageOf(o.data.status) ?? -1) >= track.stage;
@@ -342,8 +345,11 @@ export class VmMachine {
     } else if (r.via === 'event') {
       preferEventTime(m, side, status, r.at);
     }
-    if (side === 'source' && r.via === 'event' && stage !== null && stage > ACTIVE_STAGE && m.passesAtSwitchover === null) {
+    const switching = isPostcopyStatus(status) || status === 'device';
+    if (side === 'source' && r.via === 'event' && switching && m.passesAtSwitchover === null) {
       // Events arrive in QEMU's order, so the passes seen now are those before the switch-over.
+      // Only the switch's own event tells it: a later one (completed, after an exporter restart
+      // across the switch) comes after passes the exporter never saw.
       m.passesAtSwitchover = m.maxPass;
     }
     if (isPostcopyStatus(status)) m.postcopyAt = better(m.postcopyAt, timed(side, status, r));
@@ -554,6 +560,23 @@ export class VmMachine {
   private otherViews(view: MonitorView): MonitorView[] {
     return Object.values(this.state.monitors).filter((v) => v.monitor !== view.monitor && !v.gone);
   }
+}
+
+/** A gap in the source's total-time larger than any two reporters of one migration can differ by. */
+const TOTAL_TIME_SLACK_MS = 1_000;
+
+/**
+ * A source report that belongs to a new migration of the same QEMU, not to the open one: QEMU's
+ * total-time went back (it restarts at each migration), or a 'setup' event came after statuses of
+ * a later stage. Two migrations are never merged into one record.
+ */
+function startsAnew(m: OpenMigration, status: string, r: { at: number; via: 'event' | 'poll'; info?: MigrationInfo }): boolean {
+  const total = r.info?.totalTimeMs;
+  const latest = m.latest;
+  // Not a terminal reply: QEMU 7.2 reports 'completed' with total-time 0 for a few ms before its totals.
+  const running = terminalResult(status) === null && status !== 'none';
+  if (running && total !== undefined && latest?.info.totalTimeMs !== undefined && r.at >= latest.at && total + TOTAL_TIME_SLACK_MS < latest.info.totalTimeMs) return true;
+  return status === 'setup' && r.via === 'event' && m.source.stage > (stageOf('setup') ?? 0) && r.at > (m.source.statusAt ?? Infinity);
 }
 
 /**

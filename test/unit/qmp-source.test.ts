@@ -141,6 +141,21 @@ describe('QmpSource', () => {
     expect(source.hostHealth().get('h0')).toBe(true);
   });
 
+  it('tells the tracker once that a QEMU is not running, also for a monitor never up since the start (issue 13, item 2)', async () => {
+    await source.setVms([vm('a', '/a0')]);
+    const [m] = monitors as [ScriptedMonitor];
+    const absent = () => Object.assign(new LivemigError('LME_QMP_CONNECT', ['unix:/a0', 'ENOENT']), { cause: Object.assign(new Error('connect ENOENT'), { code: 'ENOENT' }) });
+    m.emit('failed', absent());
+    m.emit('failed', absent());
+    expect(observations.filter((o) => o.kind === 'monitor-gone').map((o) => o.kind === 'monitor-gone' && o.reason)).toEqual(['QEMU not running: cannot connect to QMP monitor unix:/a0: ENOENT']);
+    expect(errors).toEqual([]);
+    // Up again, then gone again: told again.
+    m.goUp();
+    await vi.advanceTimersByTimeAsync(1);
+    m.emit('failed', absent());
+    expect(observations.filter((o) => o.kind === 'monitor-gone')).toHaveLength(2);
+  });
+
   it('refuses a reply with a negative figure: counted, and no observation (issue 13, item 6)', async () => {
     await source.setVms([vm('a', '/a0')]);
     const [m] = monitors as [ScriptedMonitor];

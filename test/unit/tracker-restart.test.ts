@@ -20,7 +20,9 @@ import {
   reply,
   rig,
   SAMPLE_T0,
+  shift,
   status,
+  TIMEOUTS,
   type Draft,
   type Rig,
 } from './tracker-scenarios.js';
@@ -57,6 +59,8 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+const TIMEOUTS_UNDECIDED = TIMEOUTS.undecidedMs;
 
 const ALL = (): Draft[] => byTime(hybridSourceEvents(), hybridSourcePolls(), hybridDestinationEvents(), hybridDestinationPolls());
 
@@ -169,6 +173,54 @@ describe('MigrationTracker across an exporter restart (state file in a temp dir)
     const [record] = after.store.all();
     expect(record?.result).toBe('completed');
     expect(record?.resultEvidence).toBe('qmp:destination query-migrate status completed');
+  });
+
+  it('restart after both QEMUs exited: told they are gone, the migration settles at the undecided timeout, and the next one is a record of its own (issue 13, item 2)', async () => {
+    const before = await runAndStop(byTime(hybridSourcePolls().slice(0, 2), hybridDestinationPolls().slice(0, 1)));
+    const after = await restart(60_000, before);
+    const now = after.clock.wallMs();
+    // The QMP source tells of monitors whose QEMU is not running, also when they were never up.
+    after.feed([gone(A, now + 1, 'QEMU not running: ENOENT'), gone(B, now + 2, 'QEMU not running: ENOENT')]);
+    after.clock.advanceTo(now + TIMEOUTS_UNDECIDED + 10);
+    after.tracker.tick();
+    const [settled, ...more] = after.store.all();
+    expect(more).toEqual([]);
+    expect(settled).toMatchObject({ result: 'failed', resumedAfterRestart: true });
+    // The next migration of the VM, from the same monitor: its own record, not merged into the old one.
+    const next = now + TIMEOUTS_UNDECIDED + 60_000;
+    after.feed(shift(byTime(hybridSourceEvents(), hybridSourcePolls(), hybridDestinationEvents(), hybridDestinationPolls()), next - SAMPLE_T0));
+    const records = after.store.all();
+    expect(records).toHaveLength(2);
+    expect(records[1]).toMatchObject({ result: 'completed', mode: 'hybrid', resumedAfterRestart: false, durationSeconds: { value: 5.46 } });
+  });
+
+  it('a new migration from the same QEMU before the old one settled supersedes it, never merges (total-time went back)', async () => {
+    const before = await runAndStop(hybridSourcePolls().slice(0, 3));
+    const after = await restart(60_000, before);
+    const next = after.clock.wallMs() + 1000;
+    // No events and no 'gone' (a monitor that reconnected at once): only its replies tell.
+    after.feed(shift(hybridSourcePolls(), next - SAMPLE_T0).slice(1));
+    const records = after.store.all();
+    expect(records.map((r) => r.result)).toEqual(['failed', 'completed']);
+    expect(records[0]!.qemu.errorDesc).toMatch(/^superseded/);
+    expect(records[1]!.durationSeconds).toEqual({ value: 5.46, evidence: 'qmp:source query-migrate total-time' });
+  });
+
+  it('restart across the post-copy switch: the mode comes from QEMU\'s own pass count, not from a later event (issue 13, item 3)', async () => {
+    const all = ALL();
+    // Saved before the switch (maxPass 1 or 2), killed, restarted after it: the postcopy-active
+    // event and MIGRATION_PASS 2 and 3 were never seen; the 'completed' event is.
+    const cut = all.findIndex((d) => d.kind === 'qmp-event' && d.ref === A && d.event === 'MIGRATION_PASS' && d.data.pass === 2);
+    const before = await runAndStop(all.slice(0, cut));
+    const after = await restart(100, before);
+    const switchedAt = all.find((d) => d.kind === 'qmp-status' && d.ref === A && d.info.status === 'postcopy-active')!.wallMs;
+    after.feed(all.filter((d) => d.wallMs >= Math.max(switchedAt, after.clock.wallMs())));
+    // The destination's RESUME came before the cut-off: the record waits its grace for it, then closes.
+    after.clock.advanceTo(after.clock.wallMs() + 3_000);
+    after.tracker.tick();
+    const [record] = after.store.all();
+    expect(record).toMatchObject({ result: 'completed', mode: 'hybrid', resumedAfterRestart: true });
+    expect(record!.qemu.passesBeforePostcopy?.value).toBe(2);
   });
 
   it('the state file holds the records and the migration under way, and nothing else is left in the directory', async () => {

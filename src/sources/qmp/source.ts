@@ -61,6 +61,8 @@ interface Poller {
   /** A poll was asked for while one ran (e.g. a MIGRATION event): run it right after. */
   pollAgain: boolean;
   stopped: boolean;
+  /** Its QEMU was found not running since the monitor was last up (told once as monitor-gone). */
+  absentTold: boolean;
 }
 
 export class QmpSource {
@@ -121,6 +123,7 @@ export class QmpSource {
       polling: false,
       pollAgain: false,
       stopped: false,
+      absentTold: false,
       state: {
         ref: { vm: w.vm, host: w.host, monitor: w.id },
         endpoint: describeQmpEndpoint(w.endpoint),
@@ -137,6 +140,7 @@ export class QmpSource {
       // A monitor that failed stays in trouble until a poll answers: one that greets and drops
       // the connection again is not up in any sense that matters.
       if (poller.state.lastProblem === 'absent') poller.state.lastProblem = 'none';
+      poller.absentTold = false;
       this.schedule(poller, 0);
     });
     monitor.on('failed', (reason) => {
@@ -144,6 +148,13 @@ export class QmpSource {
       poller.state.reconnects = monitor.reconnectCount;
       poller.state.lastProblem = isAbsent(reason) ? 'absent' : 'error';
       if (poller.state.lastProblem === 'error') this.options.onError(w.host, classify(reason));
+      // A QEMU that is not there, never seen up since the start (an exporter restarted after the
+      // QEMUs of a migration exited): the tracker must hear that it is gone, or a migration it
+      // restored stays open for ever.
+      if (poller.state.lastProblem === 'absent' && !poller.absentTold) {
+        poller.absentTold = true;
+        this.emitGone(poller, `QEMU not running: ${errorMessage(reason)}`);
+      }
     });
     monitor.on('down', (reason) => {
       // Our own stop (shutdown, VM removed) is not the QEMU going away.
@@ -154,6 +165,7 @@ export class QmpSource {
       poller.state.lastProblem = isAbsent(reason) ? 'absent' : 'error';
       if (poller.state.lastProblem === 'error') this.options.onError(w.host, classify(reason));
       if (wasUp) this.emitGone(poller, errorMessage(reason));
+      if (wasUp && poller.state.lastProblem === 'absent') poller.absentTold = true;
     });
     monitor.on('event', (event) => this.onEvent(poller, event));
     monitor.on('protocol-error', () => this.options.onError(w.host, 'protocol'));
