@@ -88,11 +88,11 @@ export function parseWebConfigText(text: string, file: string): WebConfig {
   const fail: Fail = (key, problem) => {
     throw livemigError('LME_WEB_CONFIG', file, key, problem);
   };
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const yamlError = doc.errors[0];
   if (yamlError) {
     const at = yamlError.linePos?.[0];
-    fail(at ? `line ${at.line}, column ${at.col}` : '(YAML)', `not valid YAML: ${yamlError.message.split('\n')[0] ?? ''}`);
+    fail(at ? `line ${at.line}, column ${at.col}` : '(YAML)', `not valid YAML: ${(yamlError.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`);
   }
   let raw: unknown;
   try {
