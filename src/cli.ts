@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * livemig-exporter: `livemig-exporter [--config FILE]` runs the exporter,
- * `livemig-exporter check-config FILE` validates a config and exits.
+ * `livemig-exporter check-config FILE` validates a config and exits, `check-web-config FILE`
+ * a web config file (--web.config.file).
  * Exit codes: 0 ok, 1 runtime failure, 2 bad config or flags.
  */
 import { Command, Option } from 'commander';
@@ -9,6 +10,7 @@ import { defaultConfig, loadConfigFile } from './config/load.js';
 import { errorMessage, LivemigError } from './errors.js';
 import { createLogger, type LogFormat, type LogLevel } from './log.js';
 import { parseListenAddress } from './server/listen-address.js';
+import { readWebConfig } from './server/web-security.js';
 import { VERSION } from './version.js';
 
 const EXIT_RUNTIME = 1;
@@ -19,12 +21,13 @@ interface RunFlags {
   'web.listenAddress': string;
   'web.telemetryPath': string;
   'web.maxConnections': string;
+  'web.config.file'?: string;
   'log.level': LogLevel;
   'log.format': LogFormat;
 }
 
 function fail(err: unknown): never {
-  const usage = err instanceof LivemigError && ['LME_CONFIG_READ', 'LME_CONFIG_YAML', 'LME_CONFIG_INVALID', 'LME_FLAG_INVALID'].includes(err.code);
+  const usage = err instanceof LivemigError && ['LME_CONFIG_READ', 'LME_CONFIG_YAML', 'LME_CONFIG_INVALID', 'LME_FLAG_INVALID', 'LME_WEB_CONFIG_READ', 'LME_WEB_CONFIG'].includes(err.code);
   console.error(`livemig-exporter: ${errorMessage(err)}`);
   process.exit(usage ? EXIT_USAGE : EXIT_RUNTIME);
 }
@@ -36,6 +39,7 @@ export function buildProgram(): Command {
     .option('--config <file>', 'YAML config file (without it: defaults for a compute host, watching local libvirt domains)')
     .option('--web.listen-address <address>', 'address to serve /metrics and the API on', ':10027')
     .option('--web.telemetry-path <path>', 'path under which to expose metrics', '/metrics')
+    .option('--web.config.file <file>', 'web config file (Prometheus exporter-toolkit format): TLS, basic auth users and response headers for every endpoint; re-read on change')
     .option('--web.max-connections <n>', 'open HTTP connections at most; past it the oldest idle one is closed so that a new scrape is served', '512')
     .addOption(new Option('--log.level <level>', 'only log messages with this severity or above').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .addOption(new Option('--log.format <format>', 'log format').choices(['json', 'pretty']).default('json'))
@@ -48,10 +52,13 @@ export function buildProgram(): Command {
         if (!telemetryPath.startsWith('/')) throw new LivemigError('LME_FLAG_INVALID', ['--web.telemetry-path', `"${telemetryPath}" must start with /`]);
         const maxConnections = Number(flags['web.maxConnections']);
         if (!Number.isInteger(maxConnections) || maxConnections < 1) throw new LivemigError('LME_FLAG_INVALID', ['--web.max-connections', `"${flags['web.maxConnections']}" must be a whole number of at least 1`]);
+        const webConfigFile = flags['web.config.file'] ?? null;
+        // Checked before the config, so that a bad file exits 2 naming it and its key.
+        if (webConfigFile) readWebConfig(webConfigFile);
         const config = flags.config ? await loadConfigFile(flags.config) : defaultConfig();
         const logger = createLogger(flags['log.level'], flags['log.format']);
         const { runExporter } = await import('./exporter.js');
-        await runExporter({ config, configFile: flags.config ?? null, listen, telemetryPath, logger, maxConnections });
+        await runExporter({ config, configFile: flags.config ?? null, listen, telemetryPath, logger, maxConnections, webConfigFile });
         // Stopped on a signal: a child process or socket a source could not close must not keep us alive.
         logger.flush();
         process.exit(0);
@@ -69,6 +76,19 @@ export function buildProgram(): Command {
         const config = await loadConfigFile(file);
         const monitors = config.vms.reduce((n, vm) => n + vm.monitors.length, 0);
         process.stdout.write(`${file}: valid (${config.vms.length} VMs, ${monitors} QEMU monitors, libvirt ${config.libvirt.transport}, discover ${config.libvirt.discover})\n`);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  program
+    .command('check-web-config')
+    .description('validate a web config file (--web.config.file) and the TLS files it names, and exit: 0 when valid, 2 with the file, key and problem when not')
+    .argument('<file>', 'web config YAML file')
+    .action((file: string) => {
+      try {
+        const { config } = readWebConfig(file);
+        process.stdout.write(`${file}: valid (TLS ${config.tls ? `on, client_auth_type ${config.tls.clientAuth}` : 'off'}, ${config.users.size} basic auth users, ${config.headers.length} headers)\n`);
       } catch (err) {
         fail(err);
       }

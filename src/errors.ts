@@ -17,6 +17,8 @@ export const ERRORS = {
   LME_VIRSH_FAILED: 'virsh %s failed: %s',
   LME_STATE_FILE: 'state file %s cannot be used: %s',
   LME_LISTEN: 'cannot listen on %s: %s',
+  LME_WEB_CONFIG_READ: 'cannot read web config file %s: %s',
+  LME_WEB_CONFIG: 'web config file %s: %s: %s',
   LME_LAB_TOOL_MISSING: 'lab tool %s is not installed: %s',
   LME_LAB_GUEST_BUILD: 'cannot build the lab guest from %s: %s',
   LME_LAB_QEMU: 'lab VM %s: %s',

@@ -18,6 +18,7 @@ import { MigrationStore } from './records/store.js';
 import { createApp } from './server/app.js';
 import { DEFAULT_CONNECTION_LIMITS, listen } from './server/listen.js';
 import type { ListenAddress } from './server/listen-address.js';
+import { WebSecurity } from './server/web-security.js';
 import { metricsInputs } from './signals/metrics-inputs.js';
 import { SIGNALS } from './signals/registry.js';
 import { Signals } from './signals/signals.js';
@@ -31,12 +32,14 @@ export interface RunOptions {
   listen: ListenAddress;
   telemetryPath: string;
   logger: Logger;
+  /** --web.config.file: TLS, basic auth and response headers (exporter-toolkit's format); null: plain HTTP, open. */
+  webConfigFile?: string | null;
   /** --web.max-connections (default DEFAULT_CONNECTION_LIMITS'). */
   maxConnections?: number;
   clock?: Clock;
   /** Embedded use (the lab): stop when this aborts; with it, no process signal handlers are installed. */
   stopSignal?: AbortSignal;
-  /** Called once the server listens, with its base URL (e.g. http://127.0.0.1:10027). */
+  /** Called once the server listens, with its base URL (e.g. http://127.0.0.1:10027, https://... with TLS). */
   onListening?: (url: string) => void;
 }
 
@@ -46,6 +49,8 @@ const SOURCE_STOP_TIMEOUT_MS = 5000;
 export async function runExporter(options: RunOptions): Promise<void> {
   const { config, logger, telemetryPath } = options;
   const clock = options.clock ?? systemClock;
+  // First, so that a bad web config file stops the exporter before anything starts.
+  const web = options.webConfigFile ? WebSecurity.load(options.webConfigFile, logger.child({ component: 'web' })) : null;
   const store = new MigrationStore({ maxRecords: config.records.maxCount, maxAgeMs: config.records.maxAgeMs, clock });
   const loaded = await loadState(config.stateFile, store, clock, logger);
   const saved = loaded.content;
@@ -93,7 +98,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
     describeSources: () => [...signals.describe(), `state file: ${config.stateFile ?? 'none (records kept in memory only)'}`],
   });
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...(options.maxConnections ? { maxConnections: options.maxConnections } : {}) };
-  const { server, url } = await listen(app, options.listen, limits);
+  const { server, url } = await listen(web ? web.handler(app) : app, options.listen, limits, web?.tlsHooks() ?? undefined);
   logger.info({ url, telemetryPath, version: VERSION }, 'listening');
   ready = true;
   options.onListening?.(url);

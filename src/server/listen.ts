@@ -1,5 +1,7 @@
-import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { livemigError } from '../errors.js';
 import type { ListenAddress } from './listen-address.js';
 
@@ -21,16 +23,38 @@ export interface ConnectionLimits {
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, idleTimeoutMs: 15_000, maxConnections: 512 };
 
-/** Listens on the address; resolves with the server and its base URL (e.g. http://127.0.0.1:10027). */
-export function listen(app: RequestListener, address: ListenAddress, limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS): Promise<{ server: Server; url: string }> {
+export type Server = HttpServer | HttpsServer;
+
+/** HTTPS instead of HTTP (--web.config.file's tls_server_config). */
+export interface TlsHooks {
+  /** The TLS options at start: cert, key, ca, versions, ciphers, requestCert, rejectUnauthorized. */
+  options: HttpsOptions;
+  /** Before each new connection's handshake (synchronous): may give the server a new secure context. */
+  beforeHandshake?(server: HttpsServer): void;
+  /** After the handshake: false closes the connection (a client certificate the policy refuses). */
+  accept?(socket: TLSSocket): boolean;
+}
+
+/** Listens on the address; resolves with the server and its base URL (e.g. http://127.0.0.1:10027, https:// with TLS). */
+export function listen(app: RequestListener, address: ListenAddress, limits: ConnectionLimits = DEFAULT_CONNECTION_LIMITS, tls?: TlsHooks): Promise<{ server: Server; url: string }> {
   return new Promise((resolve, reject) => {
-    const server = createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.idleTimeoutMs }, app);
+    const timeouts = { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.idleTimeoutMs };
+    let server: Server;
+    if (tls) {
+      const https = createHttpsServer({ ...tls.options, ...timeouts, handshakeTimeout: limits.headersTimeoutMs }, app);
+      // Prepended: it must run before the TLS socket of the connection is made from the server's context.
+      if (tls.beforeHandshake) https.prependListener('connection', () => tls.beforeHandshake?.(https));
+      if (tls.accept) https.prependListener('secureConnection', (socket: TLSSocket) => tls.accept?.(socket) === false && socket.destroy());
+      server = https;
+    } else {
+      server = createServer(timeouts, app);
+    }
     capConnections(server, limits);
     server.listen({ port: address.port, ...(address.host ? { host: address.host } : {}) });
     server.once('listening', () => {
       const bound = server.address() as AddressInfo;
       const shownHost = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
-      resolve({ server, url: `http://${shownHost}:${bound.port}` });
+      resolve({ server, url: `${tls ? 'https' : 'http'}://${shownHost}:${bound.port}` });
     });
     server.once('error', (err) => reject(livemigError('LME_LISTEN', `${address.host ?? ''}:${address.port}`, err)));
   });
@@ -59,14 +83,23 @@ function capConnections(server: Server, limits: ConnectionLimits): void {
       victim.destroy();
     }
   });
-  server.on('request', (req, res) => {
-    const state = open.get(req.socket);
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = rawSocketOf(req.socket);
+    const state = open.get(socket);
     if (!state) return;
     state.busy = true;
-    req.socket.setTimeout(0);
+    socket.setTimeout(0);
     res.once('finish', () => {
       state.busy = false;
-      req.socket.setTimeout(limits.idleTimeoutMs, () => !state.busy && req.socket.destroy());
+      socket.setTimeout(limits.idleTimeoutMs, () => !state.busy && socket.destroy());
     });
   });
+}
+
+/**
+ * The TCP socket a request came on: with TLS, 'connection' gives the TCP socket and a request
+ * the TLS socket over it, which keeps it as `_parent` (destroying the TCP socket closes both).
+ */
+function rawSocketOf(socket: Socket): Socket {
+  return (socket as Socket & { _parent?: Socket | null })._parent ?? socket;
 }
