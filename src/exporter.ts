@@ -22,7 +22,7 @@ import { WebSecurity } from './server/web-security.js';
 import { metricsInputs } from './signals/metrics-inputs.js';
 import { SIGNALS } from './signals/registry.js';
 import { Signals } from './signals/signals.js';
-import { WatchedVms } from './signals/watched-vms.js';
+import { MAX_DISCOVERED_VMS, WatchedVms } from './signals/watched-vms.js';
 import { MigrationTracker } from './tracker/tracker.js';
 import { VERSION } from './version.js';
 
@@ -54,7 +54,11 @@ export async function runExporter(options: RunOptions): Promise<void> {
   const store = new MigrationStore({ maxRecords: config.records.maxCount, maxAgeMs: config.records.maxAgeMs, clock });
   const loaded = await loadState(config.stateFile, store, clock, logger);
   const saved = loaded.content;
-  const vms = new WatchedVms(config.vms);
+  const refusedVms = (names: string[]) => {
+    logger.warn({ cap: MAX_DISCOVERED_VMS, refused: names.slice(0, 10), more: Math.max(0, names.length - 10) }, 'libvirt domains past the cap of discovered VMs are not watched (livemig_series_refused_total{kind="vm"})');
+    metrics.refused('vm', names.length);
+  };
+  const vms = new WatchedVms(config.vms, MAX_DISCOVERED_VMS, (names) => refusedVms(names));
   const timeouts = { undecidedMs: config.records.staleMigrationTimeoutMs, pausedMs: config.records.postcopyPausedTimeoutMs };
   const tracker = new MigrationTracker({ clock, logger: logger.child({ component: 'tracker' }), store, vms: vms.meta(), timeouts, ...(saved ? { restore: saved.tracker } : {}) });
   // One registry, so one SSH connection per host carries every channel.

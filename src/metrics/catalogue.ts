@@ -241,6 +241,12 @@ export const METRICS = {
     type: 'gauge',
     labels: ['source', 'host'],
   }),
+  seriesRefused: def({
+    name: `${NS}_series_refused_total`,
+    help: 'Things refused a series of their own because a cardinality cap was reached: kind vm (discovered domains past the cap), interface (interfaces of one host past the cap).',
+    type: 'counter',
+    labels: ['kind'],
+  }),
   sourceErrors: def({
     name: `${NS}_source_errors_total`,
     help: 'Errors of a source on a host, by reason.',

@@ -70,6 +70,7 @@ export class ExporterMetrics {
   private readonly blackout: Histogram<'result' | 'mode' | 'flavor'>;
   private readonly postcopyOutage: Histogram<'result' | 'mode' | 'flavor'>;
   private readonly sourceErrors: Counter<'source' | 'host' | 'reason'>;
+  private readonly seriesRefused: Counter<'kind'>;
   private readonly stateFileWrites: Counter<'result'>;
   private prefixes = new Map<string, MonitorPrefixes>();
   private readonly ping = new PingMetrics();
@@ -90,6 +91,8 @@ export class ExporterMetrics {
     this.blackout = new Histogram({ ...spec(m.migrationBlackout), buckets: [...m.migrationBlackout.buckets], registers: [r] });
     this.postcopyOutage = new Histogram({ ...spec(m.migrationPostcopyOutage), buckets: [...m.migrationPostcopyOutage.buckets], registers: [r] });
     this.sourceErrors = new Counter({ ...spec(m.sourceErrors), registers: [r] });
+    this.seriesRefused = new Counter({ ...spec(m.seriesRefused), registers: [r] });
+    for (const kind of ['vm', 'interface']) this.seriesRefused.inc({ kind }, 0);
     this.stateFileWrites = new Counter({ ...spec(m.stateFileWrites), registers: [r] });
     for (const result of ['ok', 'error']) this.stateFileWrites.inc({ result }, 0);
     const build = new Gauge({ ...spec(m.buildInfo), registers: [r] });
@@ -128,6 +131,11 @@ export class ExporterMetrics {
   /** One answered probe of a VM's ping target. */
   pingRtt(vm: string, rttSeconds: number): void {
     this.ping.observeRtt(vm, rttSeconds);
+  }
+
+  /** A cardinality cap refused `count` more things of a kind a series of their own. */
+  refused(kind: 'vm' | 'interface', count = 1): void {
+    this.seriesRefused.inc({ kind }, count);
   }
 
   sourceError(source: string, host: string, reason: SourceErrorReason): void {

@@ -23,6 +23,7 @@ export const netdevSignal: SignalFactory = ({ config, clock, logger, hosts, trac
     isMigrating: (host) => migratingHosts.has(host),
     onSample: (sample) => enricher.sample(sample),
     onError: (host) => metrics.sourceError('netdev', host, 'command'),
+    onRefused: (_host, interfaces) => metrics.refused('interface', interfaces.length),
   });
   const enricher = new InterfaceEnricher({
     clock,

@@ -1,6 +1,9 @@
 import type { VmConfig } from '../config/schema.js';
 import type { VmMeta } from '../tracker/tracker.js';
 
+/** The cap on discovered VMs: about 30 series each, for months. */
+export const MAX_DISCOVERED_VMS = 5_000;
+
 /**
  * The VMs the exporter watches: those of the config, then libvirt's domains of other names, from
  * every host whose libvirt is watched. A domain on two hosts (during its migration) is one VM.
@@ -8,8 +11,18 @@ import type { VmMeta } from '../tracker/tracker.js';
 export class WatchedVms {
   private readonly discovered = new Map<string, VmConfig[]>();
   private merged: VmConfig[] = [];
+  /** Names of discovered domains left out by the cap, already told. */
+  private readonly refused = new Set<string>();
 
-  constructor(private configured: readonly VmConfig[]) {}
+  /**
+   * `maxDiscovered`: libvirt's domains watched at most (each is a set of series for months); those
+   * past it, in name order, are refused and told to `onRefused` once each.
+   */
+  constructor(
+    private configured: readonly VmConfig[],
+    private readonly maxDiscovered = MAX_DISCOVERED_VMS,
+    private readonly onRefused: (names: string[]) => void = () => {},
+  ) {}
 
   /** The config was reloaded. */
   configure(vms: readonly VmConfig[]): void {
@@ -51,7 +64,12 @@ export class WatchedVms {
         else byName.set(vm.name, vm);
       }
     }
-    this.merged = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+    const all = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+    this.merged = all.slice(0, this.maxDiscovered);
+    const refused = all.slice(this.maxDiscovered).map((vm) => vm.name).filter((name) => !this.refused.has(name));
+    if (this.refused.size > 100_000) this.refused.clear();
+    for (const name of refused) this.refused.add(name);
+    if (refused.length > 0) this.onRefused(refused);
   }
 
   named(name: string): VmConfig | undefined {

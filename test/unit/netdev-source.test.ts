@@ -54,4 +54,24 @@ describe('NetdevSource (files on this machine, read through LocalHost)', () => {
     ]);
     expect(errors.some((e) => e.host === 'gone' && /ENOENT/.test(e.message))).toBe(true);
   });
+
+  it('reads at most the cap of interfaces of one host; those past it are told once (issue 13, cardinality)', async () => {
+    const many = join(dir, 'many');
+    const refused: string[][] = [];
+    const source = new NetdevSource({
+      clock: { wallMs: () => 0, monoMs: () => 0 },
+      periodMs: 1000,
+      migratingPeriodMs: 100,
+      isMigrating: () => false,
+      maxInterfacesPerHost: 3,
+      onRefused: (_host, names) => refused.push(names),
+    });
+    source.setHosts([{ host: new LocalHost('h'), interfaces: ['vnet*'], netdevPath: many }]);
+    source.stop();
+    writeFileSync(many, HEADER + [0, 1, 2, 3, 4].map((i) => line(`vnet${i}`, 1, 1, 1, 1)).join(''));
+    await source.readNow('h');
+    await source.readNow('h');
+    expect(source.snapshot().map((s) => s.interface)).toEqual(['vnet0', 'vnet1', 'vnet2']);
+    expect(refused).toEqual([['vnet3', 'vnet4']]);
+  });
 });

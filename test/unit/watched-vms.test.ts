@@ -39,6 +39,23 @@ describe('WatchedVms with libvirt domains from several hosts', () => {
   });
 });
 
+describe('the cap on discovered VMs (issue 13, cardinality)', () => {
+  it('watches the first domains by name up to the cap and tells the others once; configured VMs are never refused', () => {
+    const told: string[][] = [];
+    const vms = new WatchedVms([configured], 2, (names) => told.push(names));
+    vms.discover(['d', 'a', 'c', 'b', 'web-1'].map((n) => domain(n)), 'hv1');
+    expect(vms.all().map((vm) => vm.name)).toEqual(['web-1', 'a', 'b']);
+    vms.discover(['d', 'a', 'c', 'b'].map((n) => domain(n)), 'hv1');
+    expect(told).toEqual([['c', 'd']]);
+  });
+
+  it("cuts a domain's nova label values to 128 characters", () => {
+    const vm = domainVm({ name: 'x', uuid: null, nova: { name: 'n'.repeat(300), flavor: 'f'.repeat(200), project: 'p', projectUuid: null }, interfaces: [] });
+    expect(vm.labels.nova_name).toHaveLength(128);
+    expect(vm.flavor).toHaveLength(128);
+  });
+});
+
 describe('Signals.views.monitors', () => {
   const state = (monitor: string, up: boolean, status: string | null): MonitorState => ({
     ref: { vm: 'vm1', host: 'hv1', monitor },

@@ -64,7 +64,14 @@ export interface NetdevSourceOptions {
   onError?(host: string, err: Error): void;
   /** Fastest link assumed when telling a counter wrap from a reset; 100 Gbit/s by default. */
   maxLinkBitsPerSecond?: number;
+  /** Interfaces kept per host and read at most (a glob on a host with thousands of taps); default MAX_INTERFACES_PER_HOST. */
+  maxInterfacesPerHost?: number;
+  /** Interfaces left out of a read by that cap (told once per interface name). */
+  onRefused?(host: string, interfaces: string[]): void;
 }
+
+/** The cap on interfaces per host: every series of each is one per interface, kept for months. */
+export const MAX_INTERFACES_PER_HOST = 256;
 
 interface HostState {
   spec: NetdevHostSpec;
@@ -79,6 +86,8 @@ interface HostState {
   /** Errors already logged at warn; repeats go to debug. */
   lastError: string | null;
   resets: number;
+  /** Interface names the cap left out, already told. */
+  refused: Set<string>;
 }
 
 const DEFAULT_MAX_LINK = 100e9;
@@ -109,7 +118,7 @@ export class NetdevSource {
         existing.spec = spec;
         continue;
       }
-      const state: HostState = { spec, totals: new CounterTotals(), packets: new Map(), timer: undefined, reading: false, up: false, lastReadMono: null, last: null, lastError: null, resets: 0 };
+      const state: HostState = { spec, totals: new CounterTotals(), packets: new Map(), timer: undefined, reading: false, up: false, lastReadMono: null, last: null, lastError: null, resets: 0, refused: new Set() };
       this.hosts.set(name, state);
       // Splay the first reads over one period so that many hosts are not read in step.
       const splay = wanted.size > 1 ? Math.floor((this.options.periodMs * index++) / wanted.size) : 0;
@@ -191,8 +200,14 @@ export class NetdevSource {
       const limit = plausibleBytes(sinceMs, this.options.maxLinkBitsPerSecond ?? DEFAULT_MAX_LINK);
       const sample: InterfaceSample = { host: host.name, wallMs, monoMs, interfaces: new Map() };
       for (const error of parsed.errors) this.report(state, new LivemigError('LME_NETDEV_PARSE', [netdevPath, host.name, error]), false);
+      const cap = this.options.maxInterfacesPerHost ?? MAX_INTERFACES_PER_HOST;
+      const refused: string[] = [];
       for (const counters of parsed.interfaces) {
         if (!interfaceMatches(interfaces, counters.interface)) continue;
+        if (sample.interfaces.size >= cap) {
+          if (!state.refused.has(counters.interface)) refused.push(counters.interface);
+          continue;
+        }
         if (counters.receiveBytes === null || counters.transmitBytes === null) {
           this.report(state, new LivemigError('LME_NETDEV_PARSE', [netdevPath, host.name, `${counters.interface}: this layout has no byte counters`]), false);
           continue;
@@ -218,6 +233,13 @@ export class NetdevSource {
           receivePackets: counters.receivePackets,
           transmitPackets: counters.transmitPackets,
         });
+      }
+      if (refused.length > 0) {
+        // Bounded too: past 10,000 names told, they are told again rather than kept.
+        if (state.refused.size > 10_000) state.refused.clear();
+        for (const name of refused) state.refused.add(name);
+        this.options.logger?.warn({ host: host.name, cap, refused: refused.slice(0, 10), more: Math.max(0, refused.length - 10) }, 'interfaces past the cap of one host are not read (livemig_series_refused_total{kind="interface"})');
+        this.options.onRefused?.(host.name, refused);
       }
       state.lastReadMono = startedMono;
       state.last = sample;
