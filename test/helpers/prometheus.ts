@@ -27,15 +27,20 @@ export class PrometheusProcess {
     child.stderr?.on('data', (c: Buffer) => (this.stderr = (this.stderr + c.toString()).slice(-20_000)));
   }
 
-  /** `config` is Prometheus's YAML as an object; `files` are written beside it (rule files). */
-  static async start(config: object, files: Record<string, string> = {}): Promise<PrometheusProcess> {
+  /**
+   * `config` is Prometheus's YAML as an object; `files` are written beside it (rule files).
+   * `mode`: `agent` runs Prometheus in agent mode (scrape and remote-write only); `receiver` also
+   * accepts remote writes on /api/v1/write.
+   */
+  static async start(config: object, files: Record<string, string> = {}, mode: 'server' | 'agent' | 'receiver' = 'server'): Promise<PrometheusProcess> {
     const dir = await mkdtemp(join(tmpdir(), 'lme-prom-'));
     for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content);
     await writeFile(join(dir, 'prometheus.yml'), stringify(config));
     const port = await closedPort();
+    const storage = mode === 'agent' ? ['--enable-feature=agent', `--storage.agent.path=${join(dir, 'wal')}`] : [`--storage.tsdb.path=${join(dir, 'data')}`];
     const child = spawn(
       PROMETHEUS_BIN,
-      [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+      [`--config.file=${join(dir, 'prometheus.yml')}`, ...storage, ...(mode === 'receiver' ? ['--web.enable-remote-write-receiver'] : []), `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
       { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const prom = new PrometheusProcess(child, `http://127.0.0.1:${port}`, dir);
