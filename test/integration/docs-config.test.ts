@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseWebConfigText } from '../../src/server/web-config.js';
 import { runCli } from '../helpers/exporter-process.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -55,7 +56,12 @@ describe('YAML in README.md and docs/', () => {
     expect(blocks.some((b) => b.file === 'README.md' && b.kind === 'livemig-exporter' && b.text.includes('polling:'))).toBe(true);
   });
 
-  it.each(blocks.map((b) => [`${b.file}:${b.line}`, b] as const))('%s passes check-config', async (where, block) => {
+  const webConfigs = blocks.filter((b) => b.kind === 'web-config');
+  it.each(webConfigs.map((b) => [`${b.file}:${b.line}`, b] as const))('%s is a valid web config file (--web.config.file)', (where, block) => {
+    expect(() => parseWebConfigText(block.text, where)).not.toThrow();
+  });
+
+  it.each(blocks.filter((b) => b.kind !== 'web-config').map((b) => [`${b.file}:${b.line}`, b] as const))('%s passes check-config', async (where, block) => {
     expect(block.kind, `${where}: no check for YAML of kind "${block.kind}"`).toBe('livemig-exporter');
     const file = join(dir, `${where.replace(/[/:]/g, '_')}.yml`);
     await writeFile(file, block.text);

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, copyFileSync, existsSync, mkdtempSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -68,18 +68,20 @@ function line(i: number): string {
  * logrotate): before each write it checks that the path still names its open file and reopens
  * (creating) it if not. Writes `count` lines as fast as it can.
  */
-function startWriter(path: string, from: number, count: number): Promise<void> {
+/** `pauseEvery`: a 100 ms pause after that many lines, so that a fast machine writes for long enough too. */
+function startWriter(path: string, from: number, count: number, pauseEvery = 0): Promise<void> {
   const code = `
     const fs = require('node:fs');
-    const [path, from, count] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+    const [path, from, count, pauseEvery] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3]), Number(process.argv[4])];
     let fd = fs.openSync(path, 'a'); let ino = fs.fstatSync(fd).ino;
     for (let i = from; i < from + count; i++) {
+      if (pauseEvery > 0 && i > from && (i - from) % pauseEvery === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
       let st; try { st = fs.statSync(path); } catch { st = null; }
       if (!st || st.ino !== ino) { fs.closeSync(fd); fd = fs.openSync(path, 'a'); ino = fs.fstatSync(fd).ino; }
       const x = 'x'.repeat(i % 97);
       fs.writeSync(fd, '2026-03-10 12:34:56.789 4242 INFO nova.compute.manager [-] line ' + i + ' ' + x + '\\n');
     }`;
-  const child = spawn(process.execPath, ['-e', code, path, String(from), String(count)], { stdio: 'inherit' });
+  const child = spawn(process.execPath, ['-e', code, path, String(from), String(count), String(pauseEvery)], { stdio: 'inherit' });
   return new Promise((resolve, reject) => child.once('exit', (c) => (c === 0 ? resolve() : reject(new Error(`writer exited ${c}`)))));
 }
 
@@ -124,20 +126,31 @@ describe('FileFollower on real files', () => {
     const c = collector();
     follower = new FileFollower({ path, pollMs: 50, retireMs: 1500, ...c.options });
     await follower.start();
-    // Long enough for several renames 400 ms apart on a fast machine (60,000 lines took < 0.8 s).
+    // Long enough for several renames 400 ms apart on a fast machine too (200,000 lines took 1.5 s
+    // here): a 100 ms pause every 10,000 lines adds 2 s.
     const N = 200_000;
     let done = false;
-    const writer = startWriter(path, 0, N).finally(() => (done = true));
+    const writer = startWriter(path, 0, N, 10_000).finally(() => (done = true));
     let renames = 0;
+    // Lines in the files renamed away so far.
+    let rotated = 0;
     while (!done) {
-      // Several polls per generation: a file created and renamed away between two looks is never
-      // opened by any follower of a path (README, Logs). At 120 ms apart, a CI run once missed lines.
+      // Several polls per generation, and never before the follower has read from the current
+      // file: a file created and renamed away between two looks is never opened by any follower of
+      // a path (README, Logs). At 120 ms apart a CI run once missed lines, and on a loaded machine
+      // (another test run beside it) 400 ms were not always several polls either.
       await sleep(400);
+      while (!done && c.lines.length <= rotated) await sleep(20);
+      if (done) break;
       try {
         renameSync(path, `${path}.${++renames}`);
       } catch {
         renames--; // the writer had not recreated it yet
+        continue;
       }
+      // The writer looks at the path before each line: at most one more line goes to the old file.
+      await sleep(50);
+      rotated += readFileSync(`${path}.${renames}`, 'utf8').split('\n').length - 1;
     }
     await writer;
     await waitFor(`${N} lines`, () => c.lines.length >= N);
