@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import type { SecureVersion } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { missingTools, requireEnvironment } from '../helpers/env.js';
+import { missingTools, requireCapability, requireEnvironment } from '../helpers/env.js';
 import { ExporterProcess, writeConfig } from '../helpers/exporter-process.js';
+import { PROMETHEUS_BIN, PrometheusProcess } from '../helpers/prometheus.js';
 
 const RUN = requireEnvironment(missingTools('openssl'));
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -126,6 +127,32 @@ describe.runIf(RUN)('--web.config.file', () => {
     it('listens on https:// and logs that URL', () => {
       expect(exporter.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     });
+
+    it('is scraped over https with basic auth by curl and by a real Prometheus', async (ctx) => {
+      requireCapability(ctx, missingTools('curl', PROMETHEUS_BIN));
+      const curl = (...args: string[]) => execFileSync('curl', ['-sS', '--cacert', join(dir, 'ca.pem'), '-o', '/dev/null', '-w', '%{http_code}', ...args], { encoding: 'utf8' });
+      expect(curl('-u', alice, `${exporter.url}/metrics`)).toBe('200');
+      expect(curl(`${exporter.url}/metrics`)).toBe('401');
+      const prom = await PrometheusProcess.start({
+        global: { scrape_interval: '1s' },
+        scrape_configs: [
+          {
+            job_name: 'livemig',
+            scheme: 'https',
+            tls_config: { ca_file: join(dir, 'ca.pem') },
+            basic_auth: { username: 'alice', password: PASSWORD },
+            static_configs: [{ targets: [new URL(exporter.url).host] }],
+          },
+        ],
+      });
+      try {
+        await expect.poll(async () => (await prom.query('up{job="livemig"}', Date.now() / 1000)).map((x) => x.value?.[1]), { timeout: 20_000, interval: 500 }).toEqual(['1']);
+        expect(await prom.query('livemig_build_info', Date.now() / 1000)).toHaveLength(1);
+      } finally {
+        await prom.stop();
+      }
+      expect(exporter.stderr).not.toContain(PASSWORD);
+    }, 60_000);
 
     it('serves /metrics, /api/v1/migrations and / over TLS to the right credentials, with the headers', async () => {
       const metrics = await get(exporter.url, '/metrics', { auth: alice });
