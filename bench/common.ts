@@ -270,12 +270,12 @@ export function buildExporterIfAsked(): void {
 }
 
 /** Writes `name`.yml in `dir` and starts the exporter's CLI with it on a free loopback port, as a user runs it. */
-export async function spawnExporter(dir: string, name: string, config: unknown, stderr: 'inherit' | 'pipe'): Promise<{ child: ChildProcess; url: string }> {
+export async function spawnExporter(dir: string, name: string, config: unknown, stderr: 'inherit' | 'pipe', extraArgs: readonly string[] = []): Promise<{ child: ChildProcess; url: string }> {
   const file = join(dir, `${name}.yml`);
   await writeFile(file, stringify(config));
   const port = await freePort();
   const entry = BUILT ? [join(BUILT_DIR, 'cli.js')] : ['--import', 'tsx', join(ROOT, 'src/cli.ts')];
-  const child = spawn(process.execPath, [...entry, '--config', file, '--web.listen-address', `127.0.0.1:${port}`, '--log.level', 'warn'], {
+  const child = spawn(process.execPath, [...entry, '--config', file, '--web.listen-address', `127.0.0.1:${port}`, '--log.level', 'warn', ...extraArgs], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', stderr],
   });
