@@ -69,6 +69,7 @@ function halfOpen(url: string): Promise<Socket | null> {
   });
 }
 
+console.log(`bench process ${process.pid}`);
 await printHeader(`http-load: ${SCRAPERS} concurrent scrapers for ${SECONDS} s, then ${SLOW} slowloris clients against a cap of ${CAP}`);
 buildExporterIfAsked();
 const dir = await mkdtemp(join(tmpdir(), 'lme-bench-http-'));

@@ -72,10 +72,13 @@ function capConnections(server: Server, limits: ConnectionLimits): void {
     const state = { busy: false };
     open.set(socket, state);
     socket.once('close', () => open.delete(socket));
-    // A connection that sends nothing at all is not covered by Node's header timeout.
-    socket.setTimeout(limits.headersTimeoutMs, () => {
+    // A connection that sends nothing at all is not covered by Node's header timeout. One
+    // listener per socket: Node itself re-arms the socket's timer (keepAliveTimeout) after each
+    // response, and its timeout then ends an idle connection the same way.
+    socket.on('timeout', () => {
       if (!state.busy) socket.destroy();
     });
+    socket.setTimeout(limits.headersTimeoutMs);
     while (open.size > limits.maxConnections) {
       const victim = [...open].find(([s, st]) => s !== socket && !st.busy)?.[0] ?? [...open.keys()][0];
       if (!victim || victim === socket) break;
@@ -88,10 +91,8 @@ function capConnections(server: Server, limits: ConnectionLimits): void {
     const state = open.get(socket);
     if (!state) return;
     state.busy = true;
-    socket.setTimeout(0);
-    res.once('finish', () => {
+    res.once('close', () => {
       state.busy = false;
-      socket.setTimeout(limits.idleTimeoutMs, () => !state.busy && socket.destroy());
     });
   });
 }
