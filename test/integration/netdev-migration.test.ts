@@ -128,11 +128,11 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm', 'ip
       expect(f?.sourceTransmitBytes?.evidence).toMatch(/^netdev:src mig0 tx between reads at /);
       expect(f?.destinationReceiveBytes?.evidence).toMatch(/^netdev:dst mig0 rx /);
       // QEMU's monitor was reachable, so its switch time stays; the inference is only beside it,
-      // within about one read (100 ms) of it.
+      // within a few reads (100 ms apart) of it: a CI run saw 326 ms once, a read being late.
       expect(record.postcopyAt?.evidence).toMatch(/^qmp:/);
       const inferred = f?.postcopyInferredAt?.value ?? NaN;
       console.log(`${label}: post-copy switch per QMP ${new Date(record.postcopyAt?.value ?? 0).toISOString()}, inferred from reverse traffic ${Number.isNaN(inferred) ? 'none' : `${(inferred - (record.postcopyAt?.value ?? 0)).toFixed(0)} ms from it`}`);
-      expect(Math.abs(inferred - (record.postcopyAt?.value ?? NaN))).toBeLessThan(250);
+      expect(Math.abs(inferred - (record.postcopyAt?.value ?? NaN))).toBeLessThan(500);
       expect(f?.postcopyInferredAt?.evidence).toMatch(/^netdev:src inferred from reverse traffic/);
     }
 
