@@ -68,14 +68,18 @@ function line(i: number): string {
  * logrotate): before each write it checks that the path still names its open file and reopens
  * (creating) it if not. Writes `count` lines as fast as it can.
  */
-/** `pauseEvery`: a 100 ms pause after that many lines, so that a fast machine writes for long enough too. */
+/**
+ * `pauseEvery`: a 10 ms pause after that many lines, so that a fast machine writes for long enough
+ * too. Short, because a rename during a pause leaves the path missing until the next line, and a
+ * follower that looks in that gap sees a re-creation rather than a rename.
+ */
 function startWriter(path: string, from: number, count: number, pauseEvery = 0): Promise<void> {
   const code = `
     const fs = require('node:fs');
     const [path, from, count, pauseEvery] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3]), Number(process.argv[4])];
     let fd = fs.openSync(path, 'a'); let ino = fs.fstatSync(fd).ino;
     for (let i = from; i < from + count; i++) {
-      if (pauseEvery > 0 && i > from && (i - from) % pauseEvery === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+      if (pauseEvery > 0 && i > from && (i - from) % pauseEvery === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
       let st; try { st = fs.statSync(path); } catch { st = null; }
       if (!st || st.ino !== ino) { fs.closeSync(fd); fd = fs.openSync(path, 'a'); ino = fs.fstatSync(fd).ino; }
       const x = 'x'.repeat(i % 97);
@@ -127,10 +131,10 @@ describe('FileFollower on real files', () => {
     follower = new FileFollower({ path, pollMs: 50, retireMs: 1500, ...c.options });
     await follower.start();
     // Long enough for several renames 400 ms apart on a fast machine too (200,000 lines took 1.5 s
-    // here): a 100 ms pause every 10,000 lines adds 2 s.
+    // here): a 10 ms pause every 2,000 lines adds 1 s.
     const N = 200_000;
     let done = false;
-    const writer = startWriter(path, 0, N, 10_000).finally(() => (done = true));
+    const writer = startWriter(path, 0, N, 2_000).finally(() => (done = true));
     let renames = 0;
     // Lines in the files renamed away so far.
     let rotated = 0;
