@@ -72,7 +72,6 @@ export class FileFollower implements Follower {
   private again = false;
   private busy = false;
   private stopped = false;
-  private seenFile = false;
   private failing = false;
   private readonly buffer = Buffer.allocUnsafe(CHUNK);
   private finalPosition: FollowPosition | undefined;
@@ -136,7 +135,6 @@ export class FileFollower implements Follower {
   private async openInitial(): Promise<void> {
     const st = await statOrNull(this.options.path);
     if (!st) return;
-    this.seenFile = true;
     const file = await this.openFile(st.dev, st.ino);
     const resume = this.options.resume;
     if (resume && resume.dev === st.dev && resume.ino === st.ino && st.size >= resume.offset && (await sameHead(file, resume.head))) {
@@ -172,7 +170,10 @@ export class FileFollower implements Follower {
       await this.drain(cur);
       this.retired.push({ file: cur, untilMs: now + (this.options.retireMs ?? 2000) });
       this.current = undefined;
-      if (st) this.options.onRotate?.('rename');
+      // The old file's link count tells a rename from a deletion, whether or not the path has been
+      // created again by now (a writer that recreates it late leaves the path missing for a poll).
+      const links = (await cur.fh.stat()).nlink;
+      this.options.onRotate?.(links > 0 ? 'rename' : 'recreate');
     } else if (cur && st) {
       if (st.size < cur.offset || (st.size > cur.offset && cur.head.length > 0 && !(await sameHead(cur, cur.head.toString('base64'))))) {
         cur.scanner.flush();
@@ -182,8 +183,6 @@ export class FileFollower implements Follower {
       }
     }
     if (!this.current && st) {
-      if (!cur && this.seenFile) this.options.onRotate?.('recreate');
-      this.seenFile = true;
       this.current = await this.openFile(st.dev, st.ino);
     }
     if (this.current) await this.drain(this.current);
