@@ -305,7 +305,7 @@ function progressBar(scenario: Scenario, stderr: NodeJS.WritableStream, simulate
  * QMP monitor there is up; on the libvirt engine, that host's libvirt connection is up and the
  * domain has been found (libvirt's source shows a domain's monitor only once it migrated).
  */
-async function waitForExporter(url: string, engine: LabEngineKind, vm: string, host: string, signal: AbortSignal, timeoutMs = 15_000): Promise<void> {
+export async function waitForExporter(url: string, engine: LabEngineKind, vm: string, host: string, signal: AbortSignal, timeoutMs = 15_000): Promise<void> {
   const watched = (lines: string[]): boolean =>
     engine === 'libvirt'
       ? lines.includes(`livemig_source_up{source="libvirt",host="${host}"} 1`) && lines.some((l) => l.startsWith(`livemig_vm_info{vm="${vm}",`))
