@@ -13,7 +13,7 @@ import type { TrackerSnapshot } from './tracker-snapshot.js';
 /** What the state file needs of the tracker (the tracker itself sits a floor up). */
 export interface SnapshotSource {
   snapshot(): TrackerSnapshot;
-  on(event: 'changed', listener: () => void): unknown;
+  on(event: 'changed', listener: (urgent: boolean) => void): unknown;
 }
 
 /** Sections that other rooms keep in the state file: the logs' positions, nova's migrations under way. */
@@ -62,6 +62,14 @@ export class StatePersistence {
       this.timer = null;
       void this.writeQueued();
     }, this.options.debounceMs);
+  }
+
+  /** Something changed that must reach the disk without the debounce's delay. */
+  scheduleNow(): void {
+    this.dirty = true;
+    if (this.timer !== null) this.scheduler.clearTimeout(this.timer);
+    this.timer = null;
+    void this.writeQueued();
   }
 
   /** Writes pending changes now and waits for it. @throws LivemigError LME_STATE_FILE when the write fails. */
@@ -131,7 +139,7 @@ export function persistState(options: {
       ...options.sections?.(),
     }),
   });
-  tracker.on('changed', () => persistence.schedule());
+  tracker.on('changed', (urgent) => (urgent ? persistence.scheduleNow() : persistence.schedule()));
   store.onChange(() => persistence.schedule());
   return persistence;
 }

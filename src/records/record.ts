@@ -2,8 +2,11 @@
 import type { RamStats } from '../qemu/types.js';
 import type { MigrationPhase, MigrationResult } from '../qemu/status.js';
 
-/** pre-copy only; post-copy from the first pass; hybrid = at least one full pre-copy pass, then post-copy. */
-export const MIGRATION_MODES = ['precopy', 'postcopy', 'hybrid'] as const;
+/**
+ * pre-copy only; post-copy from the first pass; hybrid = at least one full pre-copy pass, then
+ * post-copy; unknown = the exporter was down across the part that would tell, and no QEMU left can.
+ */
+export const MIGRATION_MODES = ['precopy', 'postcopy', 'hybrid', 'unknown'] as const;
 export type MigrationMode = (typeof MIGRATION_MODES)[number];
 
 /**

@@ -52,7 +52,7 @@ export function buildRecord(vm: string, labels: Record<string, string>, m: OpenM
     destination: m.destination ? { host: m.destination.host, monitor: m.destination.monitor } : null,
     result: closing.result,
     resultEvidence: closing.resultEvidence,
-    mode: modeOf(switched, passesBeforePostcopy),
+    mode: modeOf(switched, passesBeforePostcopy, !switched && !m.finalReply && m.resumedAfterRestart && m.source.gone !== null),
     startedAt: m.startedAt,
     postcopyAt: m.postcopyAt ? timedFigure(m.postcopyAt) : null,
     stoppedAt: m.stoppedAt === null ? null : { value: m.stoppedAt, evidence: m.stoppedEvidence ?? 'qmp:source event STOP' },
@@ -182,8 +182,14 @@ function passesBeforeSwitch(m: OpenMigration): Figure | null {
   return null;
 }
 
-/** precopy: never switched; postcopy: switched before the first full pass ended; hybrid: after. */
-function modeOf(switched: boolean, passesBeforePostcopy: Figure | null): MigrationMode {
+/**
+ * precopy: never switched; postcopy: switched before the first full pass ended; hybrid: after.
+ * unknown: no switch was seen, but the exporter was down for part of the migration and its source
+ * was gone before it could say (its final reply has the post-copy figures; a destination without
+ * the postcopy-blocktime capability says only "completed").
+ */
+function modeOf(switched: boolean, passesBeforePostcopy: Figure | null, unobserved: boolean): MigrationMode {
+  if (unobserved) return 'unknown';
   if (!switched) return 'precopy';
   return (passesBeforePostcopy?.value ?? 0) >= 2 ? 'hybrid' : 'postcopy';
 }

@@ -48,8 +48,12 @@ export interface TrackerEvents {
   started: [ActiveMigration];
   phase: [ActiveMigration];
   closed: [MigrationRecord];
-  /** The persisted state changed (the state file should be written). */
-  changed: [];
+  /**
+   * The persisted state changed (the state file should be written). Urgent: a migration opened or
+   * closed, or a monitor was seen idle for the first time, which a restart must know even after a
+   * kill -9 right away (else it cannot tell a migration it missed from an old one).
+   */
+  changed: [urgent: boolean];
 }
 
 export class MigrationTracker extends EventEmitter<TrackerEvents> {
@@ -151,7 +155,7 @@ export class MigrationTracker extends EventEmitter<TrackerEvents> {
       return;
     }
     for (const effect of effects) this.apply(machine.vm, effect);
-    if (JSON.stringify(machine.state) !== before) this.emit('changed');
+    if (JSON.stringify(machine.state) !== before) this.emit('changed', isUrgent(JSON.parse(before) as VmState, machine.state));
   }
 
   private apply(vm: string, effect: MachineEffect): void {
@@ -228,4 +232,10 @@ function forgetMonotonic(state: VmState): VmState {
     for (const t of [m.source, m.destination]) if (t?.gone) t.gone.mono = null;
   }
   return state;
+}
+
+/** A change a restart must not miss: the open migration came or went, or a monitor's idle reply was first seen. */
+function isUrgent(before: VmState, after: VmState): boolean {
+  if ((before.open?.id ?? null) !== (after.open?.id ?? null)) return true;
+  return Object.values(after.monitors).some((view) => view.idleFingerprint !== null && (before.monitors[view.monitor]?.idleFingerprint ?? null) === null);
 }

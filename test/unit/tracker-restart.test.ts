@@ -175,6 +175,46 @@ describe('MigrationTracker across an exporter restart (state file in a temp dir)
     expect(record?.resultEvidence).toBe('qmp:destination query-migrate status completed');
   });
 
+  it('restart in pre-copy, source gone meanwhile: the mode is unknown, the bytes a lower bound, said so', async () => {
+    const polls = hybridSourcePolls();
+    const switched = polls.findIndex((d) => d.kind === 'qmp-status' && d.info.status === 'postcopy-active');
+    const before = await runAndStop(byTime(polls.slice(0, switched), hybridDestinationPolls().slice(0, 1)));
+    const after = await restart(30_000, before);
+    const now = after.clock.wallMs();
+    after.feed([gone(A, now + 1, 'QEMU exited'), poll(B, now + 2, reply('dst.completed'), 'running')]);
+    const [record, ...others] = after.store.all();
+    expect(others).toEqual([]);
+    // No switch was seen before the restart and the source's final reply went with it: whether it
+    // switched to post-copy nobody can say any more, and the bytes are the last progress figure.
+    expect(record).toMatchObject({ result: 'completed', mode: 'unknown', resumedAfterRestart: true });
+    expect(record?.bytes.transferred?.evidence).toMatch(/\(last reply before the end\)$/);
+  });
+
+  it('restart after the switch, source gone meanwhile: the mode seen before the restart stands', async () => {
+    const all = ALL();
+    const cut = all.findIndex((d) => d.kind === 'qmp-status' && d.ref === A && d.info.status === 'postcopy-active');
+    const before = await runAndStop(all.slice(0, cut + 1));
+    const after = await restart(30_000, before);
+    const now = after.clock.wallMs();
+    after.feed([gone(A, now + 1, 'QEMU exited'), poll(B, now + 2, reply('dst.completed'), 'running')]);
+    expect(after.store.all().map((r) => [r.result, r.mode])).toEqual([['completed', 'hybrid']]);
+  });
+
+  it('a migration opening is written at once, without the debounce; its later figures wait for it', async () => {
+    const scheduler = new ManualScheduler();
+    const r = rig();
+    const { logger } = captureLogger();
+    persistState({ path, debounceMs: 1000, tracker: r.tracker, store: r.store, clock: r.clock, logger, scheduler });
+    const polls = hybridSourcePolls();
+    r.feed(polls.slice(0, 1));
+    await expect.poll(async () => (await readStateFile(path))?.tracker.vms.vm1?.open?.id ?? null).toMatch(/^vm1@\d+$/);
+    const written = JSON.stringify(await readStateFile(path));
+    r.feed(polls.slice(1, 2));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(JSON.stringify(await readStateFile(path))).toBe(written);
+    expect(scheduler.size).toBe(1);
+  });
+
   it('restart after both QEMUs exited: told they are gone, the migration settles at the undecided timeout, and the next one is a record of its own (issue 13, item 2)', async () => {
     const before = await runAndStop(byTime(hybridSourcePolls().slice(0, 2), hybridDestinationPolls().slice(0, 1)));
     const after = await restart(60_000, before);
