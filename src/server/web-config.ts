@@ -11,6 +11,8 @@ import { errorMessage, livemigError } from '../errors.js';
 
 export const CLIENT_AUTH_TYPES = ['NoClientCert', 'RequestClientCert', 'RequireAnyClientCert', 'VerifyClientCertIfGiven', 'RequireAndVerifyClientCert'] as const;
 export type ClientAuthType = (typeof CLIENT_AUTH_TYPES)[number];
+/** Names the toolkit reads too (web/tls_config.go): Go's zero value, and RequireAnyClientCert's old name. */
+const CLIENT_AUTH_ALIASES: Record<string, ClientAuthType> = { '': 'NoClientCert', RequireClientCert: 'RequireAnyClientCert' };
 
 /** What each client_auth_type asks of a client: is a certificate asked for, must there be one, must it verify against client_ca_file. */
 export const CLIENT_AUTH: Record<ClientAuthType, { request: boolean; require: boolean; verify: boolean }> = {
@@ -126,7 +128,8 @@ function parseTls(raw: unknown, base: string, fail: Fail): WebTlsConfig {
   const certFile = path('cert_file', true) as string;
   const keyFile = path('key_file', true) as string;
   const clientCaFile = path('client_ca_file', false);
-  const clientAuth = (tls.client_auth_type ?? 'NoClientCert') as ClientAuthType;
+  const authName = tls.client_auth_type ?? 'NoClientCert';
+  const clientAuth = (typeof authName === 'string' && Object.hasOwn(CLIENT_AUTH_ALIASES, authName) ? CLIENT_AUTH_ALIASES[authName] : authName) as ClientAuthType;
   if (!CLIENT_AUTH_TYPES.includes(clientAuth)) fail(`${key}.client_auth_type`, `"${String(clientAuth)}" is not one of ${CLIENT_AUTH_TYPES.join(', ')}`);
   if (CLIENT_AUTH[clientAuth].verify && !clientCaFile) fail(`${key}.client_ca_file`, `is required with client_auth_type ${clientAuth} (the CA that signs client certificates)`);
   if (clientCaFile && clientAuth === 'NoClientCert') fail(`${key}.client_auth_type`, 'client_ca_file is given but client_auth_type is NoClientCert, which never asks for a client certificate');

@@ -82,6 +82,9 @@ basic_auth_users:
     for (const type of ['RequestClientCert', 'RequireAnyClientCert']) {
       expect(parse(`tls_server_config: {cert_file: c, key_file: k, client_auth_type: ${type}}`).tls?.clientAuth).toBe(type);
     }
+    // As the toolkit: RequireAnyClientCert's old name, and an empty value.
+    expect(parse('tls_server_config: {cert_file: c, key_file: k, client_auth_type: RequireClientCert}').tls?.clientAuth).toBe('RequireAnyClientCert');
+    expect(parse('tls_server_config: {cert_file: c, key_file: k, client_auth_type: ""}').tls?.clientAuth).toBe('NoClientCert');
   });
 
   it('maps Go\'s cipher suite names to OpenSSL\'s: AES-GCM and CHACHA20 for ECDSA and RSA', () => {
