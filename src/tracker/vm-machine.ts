@@ -175,6 +175,10 @@ export class VmMachine {
     }
     const previous = view.status;
     view.status = status;
+    // A source whose migration closed in post-copy without its final reply (the paused timeout)
+    // and that still reports post-copy (paused for good, or recovering late) is that migration
+    // going on, not a new one: a new migration begins with setup. Its final status is absorbed below.
+    if (view.absorbNextTerminal && isPostcopyStatus(status) && previous !== null && isPostcopyStatus(previous)) return;
     const hint = r.info ? sideOfReply(r.info, r.runState) : null;
     if (status === 'none') {
       // Polled before the events that began a migration here, read after them: not an end.

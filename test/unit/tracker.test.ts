@@ -349,6 +349,42 @@ describe('MigrationTracker on the other QEMU 7.2 samples', () => {
     expect(r.qemu.errorDesc).toBe('still postcopy-paused after 3600 s without recovering');
   });
 
+  it('post-copy paused past the paused timeout: the source still answering postcopy-paused (or recovering) opens no second migration', () => {
+    // Seen for real (test/fault/daemon-faults.ts, destination QEMU killed in post-copy): the
+    // source stays postcopy-paused for ever, and each poll after the close opened a new migration.
+    const t = rig();
+    const paused = reply('src.postcopy-paused');
+    t.feed([
+      poll(A, SAMPLE_T0 + 2, reply('src.setup'), 'running'),
+      status(A, SAMPLE_T0 + 2400, 'postcopy-active'),
+      status(A, SAMPLE_T0 + 2500, 'postcopy-paused'),
+      poll(A, SAMPLE_T0 + 2507, paused, runStateSample()),
+    ]);
+    t.clock.advanceTo(SAMPLE_T0 + 2500 + TIMEOUTS.pausedMs);
+    t.tracker.tick();
+    expect(only(t.store.all()).result).toBe('postcopy-paused');
+    for (let i = 1; i <= 3; i++) t.feed([poll(A, t.clock.wallMs() + 100, paused, runStateSample())]);
+    expect(t.tracker.activeMigrations()).toEqual([]);
+    t.clock.advance(TIMEOUTS.pausedMs + 1);
+    t.tracker.tick();
+    expect(t.store.all()).toHaveLength(1);
+    // Recovered long after its record closed: still that migration, not a new one.
+    t.feed([
+      status(A, t.clock.wallMs() + 1, 'postcopy-recover-setup'),
+      status(A, t.clock.wallMs() + 2, 'postcopy-recover'),
+      status(A, t.clock.wallMs() + 3, 'postcopy-active'),
+      status(A, t.clock.wallMs() + 4, 'completed'),
+      poll(A, t.clock.wallMs() + 5, reply('src.completed'), 'postmigrate'),
+    ]);
+    t.clock.advance(TIMEOUTS.finalReplyMs);
+    t.tracker.tick();
+    expect(t.tracker.activeMigrations()).toEqual([]);
+    expect(only(t.store.all()).result).toBe('postcopy-paused');
+    // A new migration of the same QEMU begins with setup, and is one.
+    t.feed([status(A, t.clock.wallMs() + 1000, 'setup'), poll(A, t.clock.wallMs() + 1001, reply('src.setup'), 'running')]);
+    expect(t.tracker.activeMigrations()).toHaveLength(1);
+  });
+
   it('post-copy paused, then recovered (constructed): one completed record that remembers the pause', () => {
     const t = rig();
     t.feed([
