@@ -424,11 +424,10 @@ export class VmMachine {
       if (view && !track.gone) view.pending = null;
     }
     const source = this.state.monitors[m.source.monitor];
-    if (source && !m.source.gone) {
-      if (m.finalReply && m.latest) this.settleIdle(source, m.latest.info);
-      // Closed without the final reply: when it comes, it is this migration's, not news.
-      else source.absorbNextTerminal = true;
-    }
+    if (source && !m.source.gone && m.finalReply && m.latest) this.settleIdle(source, m.latest.info);
+    // Closed without the final reply: when it comes, it is this migration's, not news; also from
+    // a source whose monitor went away and comes back (an SSH reconnect). A new QEMU there says 'none' first.
+    else if (source) source.absorbNextTerminal = true;
     this.state.open = null;
   }
 
