@@ -25,7 +25,7 @@ const EXPECTED: Record<FaultName, { result: string; mode: string; qemuBytes: boo
   'libvirtd-source': { result: 'failed', mode: 'precopy', qemuBytes: false, timeoutMs: 100_000 },
 };
 
-const TOOLS = ['qemu-system-x86_64', 'nasm', '/usr/sbin/sshd', 'ssh-keygen', 'libvirtd', 'virtlogd', 'virsh', 'ip', 'tc', 'unshare', 'runuser'];
+const TOOLS = ['qemu-system-x86_64', 'nasm', '/usr/sbin/sshd', 'ssh-keygen', 'libvirtd', 'virtlogd', 'virsh', 'ip', 'unshare', 'runuser'];
 
 describe.runIf(requireEnvironment(missingTools(...TOOLS), needsRoot()))('daemons killed mid-migration: one record each, saying what happened', () => {
   const results: DaemonFaultResult[] = [];
