@@ -11,7 +11,9 @@
  *   source's word, which is authoritative.
  * - The source's monitor going away (QEMU exited: normal after migrating) closes from the
  *   destination's status; while post-copy is paused it closes as postcopy-paused (the guest
- *   cannot be recovered). If nothing tells, it waits undecidedMs, then closes as failed.
+ *   cannot be recovered). If nothing tells, it waits undecidedMs, then closes as failed. A
+ *   destination's 'completed' still waits finalReplyMs for the source's reply: a monitor that
+ *   went away with its SSH connection looks the same as a QEMU that exited, and comes back.
  * - Post-copy paused is a phase: a migration that recovers goes on, and its record keeps the
  *   pause in its statuses. It is a result only when the migration ends paused: the source goes
  *   away while paused, or it stays paused for pausedMs.
@@ -62,6 +64,9 @@ export function decide(m: OpenMigration, now: number, timeouts: OutcomeTimeouts)
         }),
       );
     }
+    // The source completed too, and its monitor may be back with the final figures (it dropped
+    // with its SSH connection, the QEMU ran on): awaited as from a source still there.
+    if (dst?.result === 'completed') return wait('final-reply', now + timeouts.finalReplyMs);
     if (dst) return close(fromOutcome(dst, 'destination'));
     if (m.destination?.status === 'postcopy-paused') {
       return close(

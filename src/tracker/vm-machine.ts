@@ -175,6 +175,10 @@ export class VmMachine {
     }
     const previous = view.status;
     view.status = status;
+    // A source whose migration closed in post-copy without its final reply (the paused timeout)
+    // and that still reports post-copy (paused for good, or recovering late) is that migration
+    // going on, not a new one: a new migration begins with setup. Its final status is absorbed below.
+    if (view.absorbNextTerminal && isPostcopyStatus(status) && previous !== null && isPostcopyStatus(previous)) return;
     const hint = r.info ? sideOfReply(r.info, r.runState) : null;
     if (status === 'none') {
       // Polled before the events that began a migration here, read after them: not an end.
@@ -420,11 +424,10 @@ export class VmMachine {
       if (view && !track.gone) view.pending = null;
     }
     const source = this.state.monitors[m.source.monitor];
-    if (source && !m.source.gone) {
-      if (m.finalReply && m.latest) this.settleIdle(source, m.latest.info);
-      // Closed without the final reply: when it comes, it is this migration's, not news.
-      else source.absorbNextTerminal = true;
-    }
+    if (source && !m.source.gone && m.finalReply && m.latest) this.settleIdle(source, m.latest.info);
+    // Closed without the final reply: when it comes, it is this migration's, not news; also from
+    // a source whose monitor went away and comes back (an SSH reconnect). A new QEMU there says 'none' first.
+    else if (source) source.absorbNextTerminal = true;
     this.state.open = null;
   }
 

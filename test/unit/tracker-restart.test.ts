@@ -165,11 +165,13 @@ describe('MigrationTracker across an exporter restart (state file in a temp dir)
     expect(record?.durationSeconds?.value).toBeCloseTo((now + 1 - SAMPLE_T0) / 1000, 6);
   });
 
-  it('restart mid-migration, source gone meanwhile: the destination completes it', async () => {
+  it('restart mid-migration, source gone meanwhile: the destination completes it (after the final-reply grace)', async () => {
     const before = await runAndStop(byTime(hybridSourcePolls().slice(0, 4), hybridDestinationPolls().slice(0, 2)));
     const after = await restart(30_000, before);
     const now = after.clock.wallMs();
     after.feed([gone(A, now + 1, 'QEMU exited'), poll(B, now + 2, reply('dst.completed'), 'running')]);
+    after.clock.advance(TIMEOUTS.finalReplyMs);
+    after.tracker.tick();
     const [record] = after.store.all();
     expect(record?.result).toBe('completed');
     expect(record?.resultEvidence).toBe('qmp:destination query-migrate status completed');

@@ -349,6 +349,42 @@ describe('MigrationTracker on the other QEMU 7.2 samples', () => {
     expect(r.qemu.errorDesc).toBe('still postcopy-paused after 3600 s without recovering');
   });
 
+  it('post-copy paused past the paused timeout: the source still answering postcopy-paused (or recovering) opens no second migration', () => {
+    // Seen for real (test/fault/daemon-faults.ts, destination QEMU killed in post-copy): the
+    // source stays postcopy-paused for ever, and each poll after the close opened a new migration.
+    const t = rig();
+    const paused = reply('src.postcopy-paused');
+    t.feed([
+      poll(A, SAMPLE_T0 + 2, reply('src.setup'), 'running'),
+      status(A, SAMPLE_T0 + 2400, 'postcopy-active'),
+      status(A, SAMPLE_T0 + 2500, 'postcopy-paused'),
+      poll(A, SAMPLE_T0 + 2507, paused, runStateSample()),
+    ]);
+    t.clock.advanceTo(SAMPLE_T0 + 2500 + TIMEOUTS.pausedMs);
+    t.tracker.tick();
+    expect(only(t.store.all()).result).toBe('postcopy-paused');
+    for (let i = 1; i <= 3; i++) t.feed([poll(A, t.clock.wallMs() + 100, paused, runStateSample())]);
+    expect(t.tracker.activeMigrations()).toEqual([]);
+    t.clock.advance(TIMEOUTS.pausedMs + 1);
+    t.tracker.tick();
+    expect(t.store.all()).toHaveLength(1);
+    // Recovered long after its record closed: still that migration, not a new one.
+    t.feed([
+      status(A, t.clock.wallMs() + 1, 'postcopy-recover-setup'),
+      status(A, t.clock.wallMs() + 2, 'postcopy-recover'),
+      status(A, t.clock.wallMs() + 3, 'postcopy-active'),
+      status(A, t.clock.wallMs() + 4, 'completed'),
+      poll(A, t.clock.wallMs() + 5, reply('src.completed'), 'postmigrate'),
+    ]);
+    t.clock.advance(TIMEOUTS.finalReplyMs);
+    t.tracker.tick();
+    expect(t.tracker.activeMigrations()).toEqual([]);
+    expect(only(t.store.all()).result).toBe('postcopy-paused');
+    // A new migration of the same QEMU begins with setup, and is one.
+    t.feed([status(A, t.clock.wallMs() + 1000, 'setup'), poll(A, t.clock.wallMs() + 1001, reply('src.setup'), 'running')]);
+    expect(t.tracker.activeMigrations()).toHaveLength(1);
+  });
+
   it('post-copy paused, then recovered (constructed): one completed record that remembers the pause', () => {
     const t = rig();
     t.feed([
@@ -496,7 +532,7 @@ describe('MigrationTracker robustness', () => {
     expect(t.tracker.activeMigrations()).toEqual([]);
   });
 
-  it('the source exits before its final status: the destination decides, evidence says so', () => {
+  it('the source exits before its final status: the destination decides after the grace time, evidence says so', () => {
     const t = rig();
     t.feed([
       ...hybridSourcePolls().slice(0, 4),
@@ -504,6 +540,10 @@ describe('MigrationTracker robustness', () => {
       gone(A, SAMPLE_T0 + 5470, 'QEMU exited'),
       poll(B, SAMPLE_T0 + 5500, reply('dst.completed'), 'running'),
     ]);
+    // A monitor gone may be one whose SSH connection dropped: its final reply is awaited.
+    expect(t.store.all()).toEqual([]);
+    t.clock.advance(TIMEOUTS.finalReplyMs);
+    t.tracker.tick();
     const r = only(t.store.all());
     expect(r.result).toBe('completed');
     expect(r.resultEvidence).toBe('qmp:destination query-migrate status completed');
@@ -677,6 +717,9 @@ describe('MigrationTracker and replies read after newer events', () => {
 });
 
 describe('MigrationTracker and a monitor that drops and comes back mid-migration', () => {
+  /** Both monitors polled while idle before the migration, as an exporter running before it sees them. */
+  const idleBefore = [A, B].map((ref) => poll(ref, SAMPLE_T0 - 5000, { status: 'none', incoming: false }, 'running'));
+
   it('the source monitor times out in pre-copy and reconnects: still one completed hybrid record', () => {
     const t = rig();
     const all = byTime(hybridSourceEvents(), hybridSourcePolls(), hybridDestinationEvents(), hybridDestinationPolls());
@@ -691,12 +734,59 @@ describe('MigrationTracker and a monitor that drops and comes back mid-migration
     expect(r.resultEvidence).toBe('qmp:source event MIGRATION completed');
   });
 
+  it("both hosts' SSH connections drop in pre-copy, the migration completes meanwhile, the destination is heard first: one record, the source's figures", () => {
+    // Seen for real (test/fault/daemon-faults.ts, sshd-restart): a monitor whose SSH connection
+    // dropped reads as a QEMU gone; the destination's 'completed' closed the record with the
+    // bytes of the last reply before the cut and mode precopy, and the source's final reply,
+    // 1.3 s later, opened a second record.
+    const t = rig();
+    const cut = SAMPLE_T0 + 1000;
+    const back = SAMPLE_T0 + 12_000;
+    t.feed([
+      ...idleBefore,
+      ...byTime(hybridSourcePolls().slice(0, 2), hybridDestinationPolls().slice(0, 1)),
+      gone(B, cut, 'QMP monitor closed the connection: end of stream'),
+      gone(A, cut + 1, 'QMP monitor closed the connection: end of stream'),
+      poll(B, back, reply('dst.completed'), 'running'),
+    ]);
+    expect(t.store.all()).toEqual([]);
+    t.feed([poll(A, back + 1300, reply('src.completed'), 'postmigrate')]);
+    t.clock.advance(DESTINATION_GRACE_MS);
+    t.tracker.tick();
+    const r = only(t.store.all());
+    expect(r.result).toBe('completed');
+    expect(r.mode).toBe('hybrid');
+    expect(r.resultEvidence).toBe('qmp:source query-migrate status completed');
+    expect(r.bytes.transferred).toEqual({ value: HYBRID.transferred, evidence: 'qmp:source query-migrate ram.transferred' });
+    expect(r.qemu.totalTimeMs?.value).toBe(HYBRID.totalTimeMs);
+    expect(t.tracker.activeMigrations()).toEqual([]);
+  });
+
+  it('a source heard again only after the destination was taken for it: its final reply is that migration\'s, not a second one', () => {
+    const t = rig();
+    const cut = SAMPLE_T0 + 1000;
+    t.feed([
+      ...idleBefore,
+      ...byTime(hybridSourcePolls().slice(0, 2), hybridDestinationPolls().slice(0, 1)),
+      gone(A, cut, 'QMP monitor closed the connection: end of stream'),
+      poll(B, SAMPLE_T0 + 5500, reply('dst.completed'), 'running'),
+    ]);
+    t.clock.advance(TIMEOUTS.finalReplyMs);
+    t.tracker.tick();
+    expect(only(t.store.all()).resultEvidence).toBe('qmp:destination query-migrate status completed');
+    t.feed([poll(A, t.clock.wallMs() + 5000, reply('src.completed'), 'postmigrate'), poll(A, t.clock.wallMs() + 6000, reply('src.completed'), 'postmigrate')]);
+    expect(t.store.all()).toHaveLength(1);
+    expect(t.tracker.activeMigrations()).toEqual([]);
+  });
+
   it('a new QEMU behind the source socket (it reports none) stays gone: the destination decides', () => {
     const t = rig();
     const all = byTime(hybridSourceEvents(), hybridSourcePolls(), hybridDestinationEvents(), hybridDestinationPolls());
     const cut = SAMPLE_T0 + 5000;
     const restarted = [gone(A, cut, 'QMP monitor closed the connection'), poll(A, cut + 100, { status: 'none', incoming: false }, 'running')];
     t.feed(byTime(all.filter((d) => d.wallMs < cut || d.ref.host === 'hostB'), restarted));
+    t.clock.advance(TIMEOUTS.finalReplyMs);
+    t.tracker.tick();
     const r = only(t.store.all());
     expect(r.result).toBe('completed');
     expect(r.resultEvidence).toMatch(/^qmp:destination /);
