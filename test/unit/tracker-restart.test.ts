@@ -184,6 +184,8 @@ describe('MigrationTracker across an exporter restart (state file in a temp dir)
     const after = await restart(30_000, before);
     const now = after.clock.wallMs();
     after.feed([gone(A, now + 1, 'QEMU exited'), poll(B, now + 2, reply('dst.completed'), 'running')]);
+    after.clock.advance(TIMEOUTS.finalReplyMs);
+    after.tracker.tick();
     const [record, ...others] = after.store.all();
     expect(others).toEqual([]);
     // No switch was seen before the restart and the source's final reply went with it: whether it
@@ -199,6 +201,8 @@ describe('MigrationTracker across an exporter restart (state file in a temp dir)
     const after = await restart(30_000, before);
     const now = after.clock.wallMs();
     after.feed([gone(A, now + 1, 'QEMU exited'), poll(B, now + 2, reply('dst.completed'), 'running')]);
+    after.clock.advance(TIMEOUTS.finalReplyMs);
+    after.tracker.tick();
     expect(after.store.all().map((r) => [r.result, r.mode])).toEqual([['completed', 'hybrid']]);
   });
 
