@@ -66,9 +66,10 @@ export function seededRandom(seed: number): () => number {
 }
 
 const TIMEOUT_MS = 60_000;
-/** About 5 s at 20 MiB/s for the 128 MiB guest (64 MiB filled): kills land in every phase. */
+/** The 128 MiB guest (64 MiB filled, 32 MiB dirtied) at 20 MiB/s. */
 const BANDWIDTH = 20 * MiB;
-const KILL_WINDOW_MS = 6_000;
+/** About 6.5 s of migration (136 MB at 20 MiB/s), then the source paused after it: every phase gets kills. */
+const KILL_WINDOW_MS = 9_000;
 
 function config(dir: string, vm: string, sockets: { src: string; dst: string }): unknown {
   return {
@@ -110,6 +111,14 @@ async function settledRecords(exporter: ExporterProcess, vm: string): Promise<{ 
   }
 }
 
+/** Exporters of the trial under way, for stopAllExporters() when the run is interrupted. */
+const live = new Set<ExporterProcess>();
+
+/** SIGKILLs the exporters a trial started (a Ctrl-C of report.ts). */
+export async function stopAllExporters(): Promise<void> {
+  await Promise.all([...live].map((e) => e.stop('SIGKILL')));
+}
+
 export async function runKill9Campaign(lab: QemuLab, options: CampaignOptions): Promise<KillTrial[]> {
   const random = seededRandom(options.seed);
   const trials: KillTrial[] = [];
@@ -125,6 +134,7 @@ export async function runKill9Campaign(lab: QemuLab, options: CampaignOptions): 
     try {
       const first = await ExporterProcess.start(file);
       exporters.push(first);
+      live.add(first);
       await first.waitForMonitors(vm, 2);
       const driver = new MigrationDriver({ source: src.qmp, destination: dst.qmp }, hybridPlan({ maxBandwidth: BANDWIDTH }));
       await driver.prepare();
@@ -149,6 +159,7 @@ export async function runKill9Campaign(lab: QemuLab, options: CampaignOptions): 
       // Both "down across the end" kinds come back only now; if the kill came after the end, this is just a restart.
       const restarted = await (second ?? ExporterProcess.start(file));
       exporters.push(restarted);
+      live.add(restarted);
       const downMs = Date.now() - killedAt;
       const { closed, open } = await settledRecords(restarted, vm);
       const record = closed[0] ?? null;
@@ -196,6 +207,7 @@ export async function runKill9Campaign(lab: QemuLab, options: CampaignOptions): 
       if (wrong.length > 0 || closed.length !== 1) options.log?.(`  exporter log (last restart):\n${restarted.stderr.slice(-6000)}`);
     } finally {
       await Promise.all(exporters.map((e) => e.stop('SIGKILL')));
+      for (const e of exporters) live.delete(e);
       await lab.stopAll();
     }
   }

@@ -6,7 +6,7 @@
  *     node --import tsx test/fault/report.ts [--kills 30] [--seed 13] [--skip-daemons]
  */
 import { runDaemonFaults } from './daemon-faults.js';
-import { runKill9Campaign, summarize } from './kill9-campaign.js';
+import { runKill9Campaign, stopAllExporters, summarize } from './kill9-campaign.js';
 import { QemuLab } from '../helpers/qemu-lab.js';
 
 function option(name: string, fallback: number): number {
@@ -29,6 +29,11 @@ const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 const lab = new QemuLab({ memoryMiB: 128, fillMiB: 64, dirtyMiB: 32 });
 await lab.init();
+// Ctrl-C: the QEMUs and exporters of the trial under way go too (they would outlive this process).
+process.once('SIGINT', () => {
+  process.stderr.write('report: interrupted; stopping what it started\n');
+  void Promise.all([stopAllExporters(), lab.cleanup()]).finally(() => process.exit(130));
+});
 const started = Date.now();
 try {
   const trials = await runKill9Campaign(lab, { kills, seed, log });

@@ -66,6 +66,8 @@ interface Domain {
   polls: number;
   /** The job's final figures arrived (job-completed, or the completed statistics). */
   finished: boolean;
+  /** Its job was being polled when the connection dropped: looked at again once reconnected. */
+  interrupted: boolean;
   /** Stopped after migrating out, its job-completed event still to come: the report of its going waits for it. */
   departing: NodeJS.Timeout | null;
   info: MigrationInfo | null;
@@ -173,7 +175,10 @@ export class LibvirtSource {
     this.client = null;
     this.isUp = false;
     if (this.listTimer) clearTimeout(this.listTimer);
-    for (const d of this.domains.values()) this.stopPolling(d);
+    for (const d of this.domains.values()) {
+      if (d.polling) d.interrupted = true;
+      this.stopPolling(d);
+    }
     if (this.stopped) return;
     this.reconnects++;
     this.options.onError(this.hostName, 'connect');
@@ -208,6 +213,14 @@ export class LibvirtSource {
       await this.describe(client, [...this.domains.values()].filter((d) => d.description === null));
       // A migration under way when we (re)connected: its job is polled from now on.
       await Promise.all(fresh.map((ref) => this.domains.get(ref.name)).map((d) => d && this.checkJob(client, d)));
+      // A migration followed when the connection dropped (libvirtd restarted, the SSH tunnel broke):
+      // its job is polled again, and if it ended meanwhile its completed statistics or the
+      // domain's state tell how; else nothing would until the stale timeout.
+      for (const d of this.domains.values()) {
+        if (!d.interrupted) continue;
+        d.interrupted = false;
+        if (!d.polling && !d.finished) this.startPolling(client, d);
+      }
       await this.announceDomains();
     } finally {
       if (!this.stopped && this.client === client) this.listTimer = setTimeout(() => void this.list(client).catch((err: unknown) => this.listFailed(err)), this.options.listIntervalMs);
@@ -431,7 +444,7 @@ export class LibvirtSource {
 }
 
 function newDomain(ref: DomainRef): Domain {
-  return { ref, description: null, role: null, postcopy: false, polling: null, polls: 0, finished: false, departing: null, info: null };
+  return { ref, description: null, role: null, postcopy: false, polling: null, polls: 0, finished: false, interrupted: false, departing: null, info: null };
 }
 
 /** A domain whose XML could not be read: its name and UUID from the list. */
