@@ -1,5 +1,5 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { QmpSession } from '../../sources/qmp/client.js';
 import { openQmpSession } from '../../sources/qmp/transports.js';
@@ -98,10 +98,14 @@ export class SimEngine implements LabEngine {
   }
 }
 
-/** The SIMULATED fping as an executable: this Node running ./fping (through tsx when run from sources). */
+/**
+ * The SIMULATED fping as an executable: this Node running ./fping (through tsx when run from
+ * sources). In the packaged bundle (scripts/package) this module is part of one file, and the
+ * SIMULATED fping is bundled beside it as lab-sim-fping.js.
+ */
 function simFpingScript(statePath: string): string {
   const here = fileURLToPath(import.meta.url);
-  const script = here.replace(/engine\.(ts|js)$/, 'fping.$1');
+  const script = /engine\.(ts|js)$/.test(here) ? here.replace(/engine\.(ts|js)$/, 'fping.$1') : join(dirname(here), 'lab-sim-fping.js');
   const loader = here.endsWith('.ts') ? ` --import ${quote(import.meta.resolve('tsx'))}` : '';
   return `#!/bin/sh\n# SIMULATED fping of the livemig-exporter lab (--engine sim): sends nothing.\nLIVEMIG_SIM_PING_STATE=${quote(statePath)} exec ${quote(process.execPath)}${loader} ${quote(script)} "$@"\n`;
 }
