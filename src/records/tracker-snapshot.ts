@@ -112,6 +112,8 @@ const openMigration = z.object({
   maxPass: z.number().nullable(),
   /** Highest MIGRATION_PASS when the source's events first left 'active' (the switch-over). */
   passesAtSwitchover: z.number().nullable(),
+  /** The source's event stream had a gap (its monitor went away and came back): maxPass may miss passes. */
+  sourceEventsMissed: z.boolean().default(false),
   /** The source's newest reply that was not a late one (the final reply once finalReply is true). */
   latest: z.object({ info: migrationInfo, at: z.number() }).nullable(),
   /** The source's newest reply with `ram` ('failed' and 'cancelled' replies carry none). */

@@ -297,7 +297,10 @@ export class VmMachine {
           return false;
       }
     };
-    if (sameQemu(m.source, view) && m.source.gone && continues(m.source, 'source')) m.source.gone = null;
+    if (sameQemu(m.source, view) && m.source.gone && continues(m.source, 'source')) {
+      m.source.gone = null;
+      m.sourceEventsMissed = true;
+    }
     if (m.destination && sameQemu(m.destination, view) && m.destination.gone && continues(m.destination, 'destination')) m.destination.gone = null;
   }
 
@@ -350,10 +353,11 @@ export class VmMachine {
       preferEventTime(m, side, status, r.at);
     }
     const switching = isPostcopyStatus(status) || status === 'device';
-    if (side === 'source' && r.via === 'event' && switching && m.passesAtSwitchover === null) {
+    if (side === 'source' && r.via === 'event' && switching && m.passesAtSwitchover === null && !m.resumedAfterRestart && !m.sourceEventsMissed) {
       // Events arrive in QEMU's order, so the passes seen now are those before the switch-over.
-      // Only the switch's own event tells it: a later one (completed, after an exporter restart
-      // across the switch) comes after passes the exporter never saw.
+      // Only the switch's own event tells it, and only from an unbroken event stream: a later
+      // one (completed), or one after an exporter restart or a monitor reconnect, comes after
+      // passes the exporter never saw; QEMU's dirty-sync-count tells them then.
       m.passesAtSwitchover = m.maxPass;
     }
     if (isPostcopyStatus(status)) m.postcopyAt = better(m.postcopyAt, timed(side, status, r));
@@ -497,6 +501,7 @@ export class VmMachine {
       resumedVia: null,
       maxPass: null,
       passesAtSwitchover: null,
+      sourceEventsMissed: false,
       latest: null,
       latestFull: null,
       lastPrecopyRam: null,

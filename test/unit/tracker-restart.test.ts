@@ -269,6 +269,22 @@ describe('MigrationTracker across an exporter restart (state file in a temp dir)
     expect(record!.qemu.passesBeforePostcopy?.value).toBe(2);
   });
 
+  it('restart just before the switch, its event the first one seen: the passes missed while down are not taken as none (fault suite)', async () => {
+    const all = ALL();
+    // Saved after pass 1; MIGRATION_PASS 2 comes while the exporter is down; the restarted
+    // exporter's first news is the source's own postcopy-active event.
+    const cut = all.findIndex((d) => d.kind === 'qmp-event' && d.ref === A && d.event === 'MIGRATION_PASS' && d.data.pass === 2);
+    const before = await runAndStop(all.slice(0, cut));
+    const after = await restart(100, before);
+    const switchEvent = all.find((d) => d.kind === 'qmp-event' && d.ref === A && d.event === 'MIGRATION' && d.data.status === 'postcopy-active')!;
+    after.feed(all.filter((d) => d.wallMs >= Math.max(switchEvent.wallMs, after.clock.wallMs())));
+    after.clock.advanceTo(after.clock.wallMs() + 3_000);
+    after.tracker.tick();
+    const [record] = after.store.all();
+    expect(record).toMatchObject({ result: 'completed', mode: 'hybrid', resumedAfterRestart: true });
+    expect(record!.qemu.passesBeforePostcopy).toMatchObject({ value: 2, evidence: expect.stringMatching(/^derived: ram.dirty-sync-count/) });
+  });
+
   it('the state file holds the records and the migration under way, and nothing else is left in the directory', async () => {
     const all = ALL();
     await runAndStop(all.slice(0, 10));
