@@ -3,7 +3,7 @@
  * `npm run dashboards` after changing src/dashboards), every query goes through the datasource
  * variable, every metric a query names exists, and the recording rules they use are recorded.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -21,9 +21,13 @@ const CONTRACT_METRICS = [
   'livemig_log_lines_unparseable_total',
 ];
 
-const recordingRules = (parse(readFileSync(join(ROOT, 'prometheus/rules/livemig-recording.yml'), 'utf8')) as { groups: { rules: { record?: string }[] }[] }).groups
-  .flatMap((g) => g.rules)
-  .flatMap((r) => (r.record ? [r.record] : []));
+/** Every rules file Prometheus loads (prometheus.yml: rules/*.yml). */
+const RULE_FILES = readdirSync(join(ROOT, 'prometheus/rules')).filter((f) => f.endsWith('.yml'));
+const recordedIn = (file: string) =>
+  (parse(readFileSync(join(ROOT, 'prometheus/rules', file), 'utf8')) as { groups: { rules: { record?: string }[] }[] }).groups
+    .flatMap((g) => g.rules)
+    .flatMap((r) => (r.record ? [r.record] : []));
+const recordingRules = RULE_FILES.flatMap(recordedIn);
 
 function knownMetric(name: string): boolean {
   const catalogue = [...Object.values(METRICS), ...RAM_METRICS].map((m) => m.name);
@@ -45,7 +49,7 @@ function metricNames(expr: string): string[] {
 describe('generated dashboards', () => {
   it('the committed JSON is up to date (run `npm run dashboards`)', () => {
     const files = renderDashboards();
-    expect(files.size).toBe(6);
+    expect(files.size).toBe(7);
     for (const [path, content] of files) {
       let committed = '';
       try {
@@ -57,6 +61,7 @@ describe('generated dashboards', () => {
     }
     expect([...files.keys()].filter((p) => p.startsWith(`${DASHBOARD_DIR}/`))).toHaveLength(3);
     expect([...files.keys()].filter((p) => p.startsWith(`${GNETCOM_DIR}/`))).toHaveLength(3);
+    expect([...files.keys()].filter((p) => p.startsWith('prometheus/rules/'))).toEqual(['prometheus/rules/livemig-study-reference.yml']);
   });
 
   it.each(Object.entries(dashboards()))('%s: unique uid, datasource variable, every query through it', (_name, dash) => {
