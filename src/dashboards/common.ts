@@ -2,6 +2,7 @@
  * Building blocks shared by the dashboards: the datasource variable every panel and variable
  * queries through, Prometheus queries with a refId, and the layout defaults.
  */
+import type * as cog from '@grafana/grafana-foundation-sdk/cog';
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
@@ -15,19 +16,68 @@ export function datasourceVariable(): dashboard.DatasourceVariableBuilder {
   return new dashboard.DatasourceVariableBuilder('datasource').label('Prometheus').type('prometheus').regex('');
 }
 
-/** A query variable over label values, refreshed when the time range changes. */
-export function labelVariable(name: string, label: string, query: string, options: { multi?: boolean; all?: boolean } = {}): dashboard.QueryVariableBuilder {
+/**
+ * A query variable over label values, refreshed when the time range changes. Without a saved
+ * value Grafana selects the first value in `sort` order (so NumericalDesc selects the largest).
+ */
+export function labelVariable(
+  name: string,
+  label: string,
+  query: string,
+  options: { multi?: boolean; all?: boolean; sort?: dashboard.VariableSort; description?: string } = {},
+): dashboard.QueryVariableBuilder {
   const builder = new dashboard.QueryVariableBuilder(name)
     .label(label)
     .datasource(DATASOURCE)
     .query({ query, refId: `${name}-variable`, qryType: 1 })
     .definition(query)
     .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
-    .sort(dashboard.VariableSort.AlphabeticalAsc)
+    .sort(options.sort ?? dashboard.VariableSort.AlphabeticalAsc)
     .multi(options.multi ?? false)
     .includeAll(options.all ?? false);
   if (options.all) builder.allValue('.*');
+  if (options.description) builder.description(options.description);
   return builder;
+}
+
+/**
+ * What a dashboard's description says about the recording rules it queries: the files, and that
+ * Prometheus must load them (a unit test checks that each names the files its queries need).
+ */
+export function needsRules(files: readonly string[]): string {
+  return `Needs the recording rules: Prometheus must load ${files.join(' and ')} (rule_files in prometheus.yml; the docker-compose stack loads prometheus/rules/*.yml), or these panels stay empty.`;
+}
+
+/**
+ * Links at the top of every livemig dashboard to the others (by tag), keeping the time range;
+ * without the SDK's default `placement` (Grafana 12.0 shows links in the controls menu only from later versions).
+ */
+export function dashboardLinks(): cog.Builder<dashboard.DashboardLink> {
+  const builder = new dashboard.DashboardLinkBuilder('Live migration dashboards')
+    .type(dashboard.DashboardLinkType.Dashboards)
+    .tags(['livemig'])
+    .asDropdown(false)
+    .keepTime(true)
+    .includeVars(false)
+    .targetBlank(false);
+  return {
+    build: () => {
+      const link = builder.build();
+      delete link.placement;
+      return link;
+    },
+  };
+}
+
+/**
+ * A data link (field override `links`) from a table or bar chart row to the detail dashboard of
+ * its VM: the row's `vm` field, the same time range and Prometheus.
+ */
+export function vmDetailLink(detailUid: string): dashboard.DynamicConfigValue {
+  return {
+    id: 'links',
+    value: [{ title: 'Detail of ${__data.fields.vm}', url: `/d/${detailUid}?var-vm=\${__data.fields.vm}&var-datasource=\${datasource}&\${__url_time_range}`, targetBlank: false }],
+  };
 }
 
 /** A range query (a time series). */

@@ -9,7 +9,8 @@ import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as tablePanel from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import { DATASOURCE, datasourceVariable, finish, labelVariable, legend, series, table, TAGS, tableLegend, tooltip } from './common.js';
+import { dashboardLinks, DATASOURCE, datasourceVariable, finish, labelVariable, legend, series, table, TAGS, tableLegend, tooltip } from './common.js';
+import { RECORDING_RULES_FILE } from './rules.js';
 import { MIGRATION_PHASES } from '../qemu/status.js';
 
 export const DETAIL_UID = 'livemig-detail';
@@ -44,12 +45,15 @@ function phaseMappings(): dashboard.ValueMapping[] {
 export function detailDashboard(): dashboard.Dashboard {
   const builder = new dashboard.DashboardBuilder('Live migration: detail per VM')
     .uid(DETAIL_UID)
-    .description("One VM's migrations: phases, ping RTT and loss, interface throughput both ways, QEMU's progress.")
+    .description(
+      `One VM's migrations: phases, ping RTT and loss, interface throughput both ways, QEMU's progress. Queries the exporter's own series: this one needs no recording rules (the fleet and study dashboards, which link here, need Prometheus to load ${RECORDING_RULES_FILE}).`,
+    )
     .tags(TAGS)
     .editable()
     .tooltip(dashboard.DashboardCursorSync.Crosshair)
     .time({ from: 'now-30m', to: 'now' })
     .refresh('10s')
+    .link(dashboardLinks())
     .withVariable(datasourceVariable())
     .withVariable(labelVariable('vm', 'VM', 'label_values(livemig_vm_info, vm)'))
     .withVariable(labelVariable('host', 'Hosts', 'label_values(livemig_qmp_monitor_up{vm="$vm"}, host)', { multi: true, all: true }))

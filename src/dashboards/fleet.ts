@@ -9,8 +9,9 @@ import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as tablePanel from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import { datasourceVariable, finish, instant, labelVariable, legend, series, table, tableLegend, TAGS, tooltip } from './common.js';
-import { RULES } from './rules.js';
+import { dashboardLinks, datasourceVariable, finish, instant, labelVariable, legend, needsRules, series, table, tableLegend, TAGS, tooltip, vmDetailLink } from './common.js';
+import { DETAIL_UID } from './detail.js';
+import { RECORDING_RULES_FILE, RULES } from './rules.js';
 
 export const FLEET_UID = 'livemig-fleet';
 
@@ -20,12 +21,15 @@ const quantile = (q: number, rule: string, extra = '') =>
 export function fleetDashboard(): dashboard.Dashboard {
   const builder = new dashboard.DashboardBuilder('Live migration: fleet overview')
     .uid(FLEET_UID)
-    .description('Migrations by result, time and downtime percentiles, bytes sent, migrations running now, post-copy outages now, and the health of the exporters and their sources.')
+    .description(
+      `Migrations by result, time and downtime percentiles, bytes sent, migrations running now, post-copy outages now (each VM links to its detail dashboard), and the health of the exporters and their sources. ${needsRules([RECORDING_RULES_FILE])}`,
+    )
     .tags(TAGS)
     .editable()
     .tooltip(dashboard.DashboardCursorSync.Crosshair)
     .time({ from: 'now-6h', to: 'now' })
     .refresh('30s')
+    .link(dashboardLinks())
     .withVariable(datasourceVariable())
     .withVariable(labelVariable('job', 'Job', 'label_values(livemig_build_info, job)', { multi: true, all: true }))
 
@@ -88,7 +92,7 @@ export function fleetDashboard(): dashboard.Dashboard {
     .withPanel(
       new tablePanel.PanelBuilder()
         .title('Migrations running now')
-        .description('Each migrating VM, its phase, and its source and destination hosts.')
+        .description("Each migrating VM, its phase, and its source and destination hosts. Click a VM for its detail dashboard.")
         .withTarget(
           table(
             'A',
@@ -96,14 +100,16 @@ export function fleetDashboard(): dashboard.Dashboard {
           ),
         )
         .withTransformation({ id: 'organize', options: { excludeByName: { Time: true, Value: true } } })
+        .overrideByName('vm', [vmDetailLink(DETAIL_UID)])
         .span(10),
     )
     .withPanel(
       new tablePanel.PanelBuilder()
         .title('Post-copy outages now')
-        .description('VMs in post-copy and how long they have not answered ping (0 while they answer). The alert LivemigPostcopyOutage fires on this.')
+        .description('VMs in post-copy and how long they have not answered ping (0 while they answer). The alert LivemigPostcopyOutage fires on this. Click a VM for its detail dashboard.')
         .withTarget(table('A', 'max by (vm) (livemig_migration_current_postcopy_outage_seconds{job=~"$job"})'))
         .withTransformation({ id: 'organize', options: { excludeByName: { Time: true }, renameByName: { Value: 'outage' } } })
+        .overrideByName('vm', [vmDetailLink(DETAIL_UID)])
         .unit('s')
         .thresholds(
           new dashboard.ThresholdsConfigBuilder().mode(dashboard.ThresholdsMode.Absolute).steps([

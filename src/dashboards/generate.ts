@@ -1,7 +1,8 @@
 /**
  * Generates grafana/dashboards/*.json (for provisioning) and grafana/gnetcom/*.json
- * (for import on grafana.com, with __inputs) from the dashboard modules:
- * `npm run dashboards`. test/unit/dashboards-generate.test.ts fails when the committed JSON differs.
+ * (for import on grafana.com, with __inputs) from the dashboard modules, and the study's
+ * reference series prometheus/rules/livemig-study-reference.yml from src/lab/report/study.ts:
+ * `npm run dashboards`. test/unit/dashboards-generate.test.ts fails when a committed file differs.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -10,6 +11,7 @@ import { detailDashboard } from './detail.js';
 import { fleetDashboard } from './fleet.js';
 import { gnetcomVariant } from './gnetcom.js';
 import { studyDashboard } from './study.js';
+import { STUDY_REFERENCE_FILE, studyReferenceRules } from './study-reference.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 export const DASHBOARD_DIR = 'grafana/dashboards';
@@ -29,6 +31,7 @@ export function renderDashboards(): Map<string, string> {
     files.set(`${DASHBOARD_DIR}/${name}`, render(dash));
     files.set(`${GNETCOM_DIR}/${name}`, render(gnetcomVariant(dash)));
   }
+  files.set(STUDY_REFERENCE_FILE, studyReferenceRules());
   return files;
 }
 

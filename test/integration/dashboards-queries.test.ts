@@ -1,13 +1,15 @@
 /**
  * The generated dashboards against a real Prometheus (Debian's /usr/bin/prometheus, scraping
  * every second) that scrapes the exporter of `livemig-exporter lab` (engine qemu, run as a child
- * process as a user runs it) with the shipped recording rules and a copy of the alert rules whose
+ * process as a user runs it) with the shipped recording rules (and the study's reference series,
+ * livemig-study-reference.yml) and a copy of the alert rules whose
  * post-copy outage threshold is 0.5 s, and sends its alerts to a real Alertmanager (Debian's
  * prometheus-alertmanager) whose webhook receiver is this test. The lab runs, one after the
  * other on the same exporter address (so one scrape target):
  *
  * - `flavors`: Table 2's unloaded VMs s, m, l, xl;
- * - `stress-sweep --steps 64,128`: Tables 3-4, flavor xl, `stressed_mib` 64 and 128, hybrid;
+ * - `stress-sweep --steps 64,128`: Tables 3-4, flavor xl, `stressed_mib` 64 and 128,
+ *   `stress_step_mib` 64 (the one sweep both tables' variables select), hybrid;
  * - `outage --count 2`: two VMs of the Linux guest (outage-1 and outage-2, on two addresses),
  *   pinged, each migrated hybrid once with no announcement and the LAN losing it for 2 s in
  *   post-copy (two ping migrations of flavor s: a histogram series is born at its first
@@ -19,7 +21,8 @@
  *
  * Then every query of every panel, variable and annotation of every generated dashboard runs,
  * variables substituted, through Prometheus's HTTP API: none may fail, none may be empty (or all
- * NaN); the study panels' values equal the lab exporters' own records (/api/v1/migrations); and
+ * NaN); the study panels' values equal the lab exporters' own records (/api/v1/migrations), the
+ * fits those of src/lab/report/linear-fit.ts on the records and on the published tables; and
  * the post-copy outage alert fired in Prometheus and reached the webhook through Alertmanager.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -29,8 +32,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { dashboards, ROOT } from '../../src/dashboards/generate.js';
 import { dashboardQueries, parseLabelValues, substitute, type DashboardQuery } from '../../src/dashboards/queries.js';
-import { RULES, STRESSED_LABEL } from '../../src/dashboards/rules.js';
-import { studyAverage, studyCount } from '../../src/dashboards/study.js';
+import { RECORDING_RULES_FILE, RULES, STEP_LABEL, STRESSED_LABEL } from '../../src/dashboards/rules.js';
+import { fitFigure, postcopyOutage, studyAverage, studyCount, sweepFilter } from '../../src/dashboards/study.js';
+import { STUDY_MB, STUDY_REFERENCE_FILE, STUDY_TABLES } from '../../src/dashboards/study-reference.js';
+import { linearFit } from '../../src/lab/report/linear-fit.js';
 import type { ScenarioReport } from '../../src/lab/report/results.js';
 import type { MigrationRecord } from '../../src/records/record.js';
 import { ALERTMANAGER_BIN, AlertmanagerProcess, WebhookReceiver, type WebhookNotification } from '../helpers/alertmanager.js';
@@ -47,6 +52,8 @@ const LAB_RUNS = [
   { scenario: 'stress-sweep', args: ['--steps', '64,128'] },
   { scenario: 'outage', args: ['--count', '2'] },
 ] as const;
+/** The sweep's stress_step_mib (the lab labels each sweep VM with the smallest gap between --steps). */
+const SWEEP_STEP = '64';
 const OUTAGE_VMS = ['outage-1', 'outage-2'];
 const PING_VM = 'outage-2';
 /** Long enough for any wait below; the test ends each linger with Ctrl-C. */
@@ -105,15 +112,16 @@ describe.runIf(requireEnvironment(missingTools('nasm', PROMETHEUS_BIN, ALERTMANA
       webhook = await WebhookReceiver.start();
       alertmanager = await AlertmanagerProcess.start(webhook.url);
       port = await closedPort();
-      const recording = await readFile(join(ROOT, 'prometheus/rules/livemig-recording.yml'), 'utf8');
+      const recording = await readFile(join(ROOT, RECORDING_RULES_FILE), 'utf8');
+      const reference = await readFile(join(ROOT, STUDY_REFERENCE_FILE), 'utf8');
       prometheus = await PrometheusProcess.start(
         {
           global: { scrape_interval: `${SCRAPE_S}s`, evaluation_interval: `${SCRAPE_S}s` },
-          rule_files: ['livemig-recording.yml', 'livemig-alerts.yml'],
+          rule_files: ['livemig-recording.yml', 'livemig-study-reference.yml', 'livemig-alerts.yml'],
           alerting: { alertmanagers: [{ static_configs: [{ targets: [alertmanager.address] }] }] },
           scrape_configs: [{ job_name: 'livemig', static_configs: [{ targets: [`127.0.0.1:${port}`] }] }],
         },
-        { 'livemig-recording.yml': recording, 'livemig-alerts.yml': await testAlertRules() },
+        { 'livemig-recording.yml': recording, 'livemig-study-reference.yml': reference, 'livemig-alerts.yml': await testAlertRules() },
       );
     }, 60_000);
 
@@ -240,7 +248,8 @@ describe.runIf(requireEnvironment(missingTools('nasm', PROMETHEUS_BIN, ALERTMANA
       const latest = latestPerVm(records).filter((r) => r.result === 'completed');
       expect(latest.map((r) => r.vm).sort()).toEqual(['flavor-l', 'flavor-m', 'flavor-s', 'flavor-xl', ...OUTAGE_VMS, 'sweep-128', 'sweep-64']);
       const study = dashboardQueries(dashboards()['livemig-study.json'] as object).map((q) => q.expr);
-      const values = { __range: `${endS - startS}s`, flavor: '.*' };
+      // Both tables' variables select the lab's one sweep (stress_step_mib 64: --steps 64,128).
+      const values = { __range: `${endS - startS}s`, flavor: '.*', table3: SWEEP_STEP, table4: SWEEP_STEP };
       const readers: Record<string, (r: MigrationRecord) => number | undefined> = {
         [RULES.lastDuration]: (r) => r.durationSeconds?.value,
         [RULES.lastTransferred]: (r) => r.bytes.transferred?.value,
@@ -249,7 +258,8 @@ describe.runIf(requireEnvironment(missingTools('nasm', PROMETHEUS_BIN, ALERTMANA
       };
       const groupings = [
         { by: 'flavor', filter: '', key: (r: MigrationRecord) => r.labels.flavor },
-        { by: STRESSED_LABEL, filter: `,flavor=~"$flavor",${STRESSED_LABEL}!=""`, key: (r: MigrationRecord) => r.labels[STRESSED_LABEL] },
+        { by: STRESSED_LABEL, filter: sweepFilter('table3'), key: (r: MigrationRecord) => (r.labels[STEP_LABEL] === SWEEP_STEP ? r.labels[STRESSED_LABEL] : undefined) },
+        { by: STRESSED_LABEL, filter: sweepFilter('table4'), key: (r: MigrationRecord) => (r.labels[STEP_LABEL] === SWEEP_STEP ? r.labels[STRESSED_LABEL] : undefined) },
       ];
       let compared = 0;
       for (const g of groupings) {
@@ -268,17 +278,78 @@ describe.runIf(requireEnvironment(missingTools('nasm', PROMETHEUS_BIN, ALERTMANA
           compared += Object.keys(want).length;
         }
       }
-      // Table 2 by flavor: s, m, l, xl (the outage VMs are s, the sweep's xl); Tables 3-4: 32 MiB (the outage VMs), 64 and 128 (the sweep).
+      // Table 2 by flavor: s, m, l, xl (the outage VMs are s, the sweep's xl); Tables 3 and 4: the sweep's 64 and 128 MiB (the outage VMs, stressed 32 MiB, are in no sweep).
       const flavors = byLabel(await prom.query(substitute(studyCount('flavor'), values), endS), 'flavor');
       expect(flavors).toEqual({ s: 3, m: 1, l: 1, xl: 3 });
       const steps = byLabel(await prom.query(substitute(studyCount(STRESSED_LABEL, groupings[1]?.filter), values), endS), STRESSED_LABEL);
-      expect(steps).toEqual({ '32': 2, '64': 1, '128': 1 });
+      expect(steps).toEqual({ '64': 1, '128': 1 });
       // The study's law in the lab, the flavor variable set to xl (the sweep): data transferred grows with the stressed memory.
       const xl = { ...values, flavor: 'xl' };
       const transferred = byLabel(await prom.query(substitute(studyAverage(RULES.lastTransferred, STRESSED_LABEL, groupings[1]?.filter), xl), endS), STRESSED_LABEL);
       expect(Object.keys(transferred).sort()).toEqual(['128', '64']);
       expect(transferred['64']).toBeLessThan(transferred['128'] ?? 0);
-      console.log(`study panels: ${compared} values equal to the records; transferred by stressed MiB (xl): ${JSON.stringify(transferred)}`);
+
+      // The linear fits (the fits table's queries): the lab's sweep equals linear-fit.ts on its
+      // records (stressed bytes from the label, the records' figures); the study's equals it on
+      // the published tables (MB read as MiB).
+      const sweep = latest.filter((r) => r.labels[STEP_LABEL] === SWEEP_STEP);
+      const x = (r: MigrationRecord) => Number(r.labels[STRESSED_LABEL]) * 1048576;
+      const fits = {
+        measured: {
+          transferred: linearFit(sweep.map((r) => [x(r), r.bytes.transferred?.value ?? NaN])),
+          time: linearFit(sweep.map((r) => [x(r), r.durationSeconds?.value ?? NaN])),
+        },
+        ...Object.fromEntries(
+          STUDY_TABLES.map((t) => [
+            `study ${t.table}`,
+            {
+              transferred: linearFit(t.points.map((p) => [p.stressedMB * STUDY_MB, p.transferredMB * STUDY_MB])),
+              time: linearFit(t.points.map((p) => [p.stressedMB * STUDY_MB, p.timeS])),
+            },
+          ]),
+        ),
+      } as Record<string, { transferred: ReturnType<typeof linearFit>; time: ReturnType<typeof linearFit> }>;
+      const fitsDash = dashboardQueries(dashboards()['livemig-study.json'] as object).map((q) => q.expr);
+      const fitRow = (s: PromSample) => (s.metric.origin === 'measured' ? 'measured' : `study ${s.metric.study_table}`);
+      const checks: [string, (f: (typeof fits)[string]) => number][] = [
+        [fitFigure(RULES.sweepPoints), (f) => f.transferred.n],
+        [fitFigure(RULES.transferredSlope), (f) => f.transferred.slope],
+        [fitFigure(RULES.transferredIntercept), (f) => f.transferred.intercept],
+        [fitFigure(RULES.transferredRSquared), (f) => f.transferred.rSquared],
+        [fitFigure(RULES.durationSlope, ' * 1048576'), (f) => f.time.slope * 1048576],
+        [fitFigure(RULES.durationIntercept), (f) => f.time.intercept],
+        [fitFigure(RULES.durationRSquared), (f) => f.time.rSquared],
+      ];
+      for (const [expr, read] of checks) {
+        expect(fitsDash, expr).toContain(expr);
+        const result = await prom.query(substitute(expr, values), endS);
+        expect(result.map(fitRow).sort(), expr).toEqual(['measured', 'study 3', 'study 4']);
+        expect(result.find((r) => r.metric.origin === 'measured')?.metric, expr).toMatchObject({ flavor: 'xl', [STEP_LABEL]: SWEEP_STEP });
+        for (const r of result) {
+          const want = read(fits[fitRow(r)] as (typeof fits)[string]);
+          // n = 2 here: R² is 1 but for rounding.
+          expect(Math.abs(Number(r.value?.[1]) / want - 1), `${expr} ${fitRow(r)}: ${r.value?.[1]} vs ${want}`).toBeLessThan(1e-9);
+        }
+      }
+      compared += checks.length * 3;
+
+      // The post-copy outage panel: each pinged VM's switch-over blackout and post-copy outage, as in its record.
+      for (const [rule, read] of [
+        [RULES.lastBlackout, (r: MigrationRecord) => r.ping?.switchoverBlackout?.seconds ?? 0],
+        [RULES.lastPostcopyOutage, (r: MigrationRecord) => r.ping?.postcopyOutageTotalSeconds],
+      ] as const) {
+        const expr = postcopyOutage(rule);
+        expect(study, expr).toContain(expr);
+        const got = byLabel(await prom.query(substitute(expr, values), endS), 'vm');
+        expect(Object.keys(got).sort(), expr).toEqual(OUTAGE_VMS);
+        for (const vm of OUTAGE_VMS) expect(got[vm], `${expr} ${vm}`).toBeCloseTo(read(latest.find((r) => r.vm === vm) as MigrationRecord) ?? NaN, 6);
+        compared += OUTAGE_VMS.length;
+      }
+      const m = fits.measured as (typeof fits)[string];
+      console.log(
+        `study panels: ${compared} values equal to the records; transferred by stressed MiB (xl): ${JSON.stringify(transferred)}; ` +
+          `sweep fit: transferred = ${m.transferred.slope.toFixed(3)} x stressed + ${(m.transferred.intercept / 1e6).toFixed(1)} MB, time = ${(m.time.slope * 1048576 * 1000).toFixed(2)} ms per stressed MiB + ${m.time.intercept.toFixed(2)} s`,
+      );
     });
   },
 );
@@ -294,7 +365,8 @@ async function testAlertRules(): Promise<string> {
 
 /**
  * Runs the dashboard's query variables as Grafana does (label values over the time range) and
- * picks each one's value: "All" (its regex) for multi-value variables, the ping VM for `vm`.
+ * picks each one's value: "All" (its regex) for multi-value variables, the ping VM for `vm`,
+ * else the first value in the variable's sort order (as Grafana selects one without a saved value).
  */
 async function variableValues(
   prom: PrometheusProcess,
@@ -306,7 +378,7 @@ async function variableValues(
   file: string,
 ): Promise<Record<string, string>> {
   const values: Record<string, string> = {};
-  const list = (dash as { templating: { list: { type: string; name: string; includeAll?: boolean; allValue?: string; query?: { query?: string } }[] } }).templating.list;
+  const list = (dash as { templating: { list: { type: string; name: string; includeAll?: boolean; allValue?: string; sort?: number; query?: { query?: string } }[] } }).templating.list;
   for (const variable of list.filter((v) => v.type === 'query')) {
     const query = variable.query?.query ?? '';
     const lv = parseLabelValues(substitute(query, { ...builtins, ...values }));
@@ -325,7 +397,9 @@ async function variableValues(
       expect(found, 'the vm variable lists the pinged VM').toContain(PING_VM);
       values.vm = PING_VM;
     } else {
-      values[variable.name] = variable.includeAll ? (variable.allValue ?? '.*') : (found[0] ?? '');
+      // Grafana's VariableSort: 3 numerical ascending, 4 numerical descending (else as Prometheus lists them).
+      const sorted = variable.sort === 3 ? [...found].sort((a, b) => Number(a) - Number(b)) : variable.sort === 4 ? [...found].sort((a, b) => Number(b) - Number(a)) : found;
+      values[variable.name] = variable.includeAll ? (variable.allValue ?? '.*') : (sorted[0] ?? '');
     }
   }
   return values;

@@ -34,7 +34,7 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'nasm', 'ip
     const lab = LabRun.start(['--scenario', 'stress-sweep', '--engine', 'qemu', '--bandwidth', '1gbit', '--out', out]);
     const url = await lab.url();
     // The exporter serves the lab's VMs while the lab runs.
-    await expect.poll(async () => (await fetch(`${url}/metrics`)).text(), { timeout: 30_000, interval: 200 }).toContain('livemig_vm_info{vm="sweep-64",flavor="xl",stressed_mib="64"} 1');
+    await expect.poll(async () => (await fetch(`${url}/metrics`)).text(), { timeout: 30_000, interval: 200 }).toContain('livemig_vm_info{vm="sweep-64",flavor="xl",stressed_mib="64",stress_step_mib="64"} 1');
     await lab.finished();
     const report = lab.report();
     console.log(lab.stdout.split('\nStudy')[0]);

@@ -40,7 +40,7 @@ describe('livemig-exporter lab --engine sim (SIMULATED)', () => {
   it('stress-sweep: the model\'s law through QMP and the exporter (slope 2, time from bandwidth), SIMULATED in every output', async () => {
     const lab = LabRun.start(['--scenario', 'stress-sweep', '--engine', 'sim', '--bandwidth', '500mbit', '--steps', '48,96,144', '--out', out]);
     const url = await lab.url();
-    await expect.poll(async () => (await fetch(`${url}/metrics`)).text(), { timeout: 10_000, interval: 100 }).toContain('livemig_vm_info{vm="sweep-48",flavor="xl",stressed_mib="48"} 1');
+    await expect.poll(async () => (await fetch(`${url}/metrics`)).text(), { timeout: 10_000, interval: 100 }).toContain('livemig_vm_info{vm="sweep-48",flavor="xl",stressed_mib="48",stress_step_mib="48"} 1');
     await lab.finished();
     const report = lab.report();
     expect(report).toMatchObject({ engine: 'sim', simulated: true, accel: 'SIMULATED', bandwidthBytesPerSecond: 62_500_000 });

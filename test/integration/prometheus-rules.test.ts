@@ -41,12 +41,13 @@ describe.runIf(requireEnvironment(missingTools('promtool', 'amtool')))('Promethe
   });
 
   it('promtool check rules on every rules file', async () => {
-    const { code, output } = await tool('promtool', ['check', 'rules', 'prometheus/rules/livemig-alerts.yml', 'prometheus/rules/livemig-recording.yml']);
+    const { code, output } = await tool('promtool', ['check', 'rules', 'prometheus/rules/livemig-alerts.yml', 'prometheus/rules/livemig-recording.yml', 'prometheus/rules/livemig-study-reference.yml']);
     expect(code, output).toBe(0);
-    expect(output).toMatch(/SUCCESS: 6 rules found[\s\S]*SUCCESS: 10 rules found/);
+    // The study reference: Tables 3 and 4, 8 steps each, 3 series per step.
+    expect(output).toMatch(/SUCCESS: 6 rules found[\s\S]*SUCCESS: 30 rules found[\s\S]*SUCCESS: 48 rules found/);
   });
 
-  it.each(['prometheus/tests/livemig-alerts.test.yml', 'prometheus/tests/livemig-recording.test.yml'])('promtool test rules %s', async (file) => {
+  it.each(['prometheus/tests/livemig-alerts.test.yml', 'prometheus/tests/livemig-recording.test.yml', 'prometheus/tests/livemig-study.test.yml'])('promtool test rules %s', async (file) => {
     const { code, output } = await tool('promtool', ['test', 'rules', file]);
     expect(code, output).toBe(0);
     expect(output).toContain('SUCCESS');
@@ -63,6 +64,22 @@ describe.runIf(requireEnvironment(missingTools('promtool', 'amtool')))('Promethe
     const { code, output } = await tool('promtool', ['test', 'rules', 'tests/livemig-alerts.test.yml'], dir);
     expect(code).toBe(1);
     expect(output).toMatch(/FAILED[\s\S]*LivemigPostcopyOutage/);
+  });
+
+  it("the fit tests fail on a slope rule with n Sxy - Sx Sy turned round", async () => {
+    await cp(join(ROOT, 'prometheus/tests'), join(dir, 'fit/tests'), { recursive: true });
+    await cp(join(ROOT, 'prometheus/rules'), join(dir, 'fit/rules'), { recursive: true });
+    const rules = join(dir, 'fit/rules/livemig-recording.yml');
+    const original = await readFile(rules, 'utf8');
+    const changed = original.replace(
+      '(sweep:livemig_stressed_bytes:count * sweep:livemig_migration_transferred_bytes:sum_products - sweep:livemig_stressed_bytes:sum * sweep:livemig_migration_transferred_bytes:sum)\n          /',
+      '(sweep:livemig_stressed_bytes:sum * sweep:livemig_migration_transferred_bytes:sum - sweep:livemig_stressed_bytes:count * sweep:livemig_migration_transferred_bytes:sum_products)\n          /',
+    );
+    expect(changed).not.toBe(original);
+    await writeFile(rules, changed);
+    const { code, output } = await tool('promtool', ['test', 'rules', 'tests/livemig-study.test.yml'], join(dir, 'fit'));
+    expect(code).toBe(1);
+    expect(output).toMatch(/FAILED[\s\S]*sweep:livemig_migration_transferred_bytes:slope/);
   });
 
   it('amtool check-config alertmanager/alertmanager.yml', async () => {

@@ -3,14 +3,15 @@
  * `npm run dashboards` after changing src/dashboards), every query goes through the datasource
  * variable, every metric a query names exists, and the recording rules they use are recorded.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { dashboards, DASHBOARD_DIR, GNETCOM_DIR, renderDashboards, ROOT } from '../../src/dashboards/generate.js';
 import { DS_INPUT, gnetcomVariant } from '../../src/dashboards/gnetcom.js';
 import { dashboardQueries, parseLabelValues, substitute } from '../../src/dashboards/queries.js';
-import { RULES } from '../../src/dashboards/rules.js';
+import { DETAIL_UID } from '../../src/dashboards/detail.js';
+import { RULES, STEP_LABEL } from '../../src/dashboards/rules.js';
 import { METRICS, RAM_METRICS } from '../../src/metrics/catalogue.js';
 
 /** Metrics other helpers add (fixed in the contracts between them) that the catalogue may not list yet. */
@@ -21,9 +22,13 @@ const CONTRACT_METRICS = [
   'livemig_log_lines_unparseable_total',
 ];
 
-const recordingRules = (parse(readFileSync(join(ROOT, 'prometheus/rules/livemig-recording.yml'), 'utf8')) as { groups: { rules: { record?: string }[] }[] }).groups
-  .flatMap((g) => g.rules)
-  .flatMap((r) => (r.record ? [r.record] : []));
+/** Every rules file Prometheus loads (prometheus.yml: rules/*.yml). */
+const RULE_FILES = readdirSync(join(ROOT, 'prometheus/rules')).filter((f) => f.endsWith('.yml'));
+const recordedIn = (file: string) =>
+  (parse(readFileSync(join(ROOT, 'prometheus/rules', file), 'utf8')) as { groups: { rules: { record?: string }[] }[] }).groups
+    .flatMap((g) => g.rules)
+    .flatMap((r) => (r.record ? [r.record] : []));
+const recordingRules = RULE_FILES.flatMap(recordedIn);
 
 function knownMetric(name: string): boolean {
   const catalogue = [...Object.values(METRICS), ...RAM_METRICS].map((m) => m.name);
@@ -45,7 +50,7 @@ function metricNames(expr: string): string[] {
 describe('generated dashboards', () => {
   it('the committed JSON is up to date (run `npm run dashboards`)', () => {
     const files = renderDashboards();
-    expect(files.size).toBe(6);
+    expect(files.size).toBe(7);
     for (const [path, content] of files) {
       let committed = '';
       try {
@@ -57,6 +62,7 @@ describe('generated dashboards', () => {
     }
     expect([...files.keys()].filter((p) => p.startsWith(`${DASHBOARD_DIR}/`))).toHaveLength(3);
     expect([...files.keys()].filter((p) => p.startsWith(`${GNETCOM_DIR}/`))).toHaveLength(3);
+    expect([...files.keys()].filter((p) => p.startsWith('prometheus/rules/'))).toEqual(['prometheus/rules/livemig-study-reference.yml']);
   });
 
   it.each(Object.entries(dashboards()))('%s: unique uid, datasource variable, every query through it', (_name, dash) => {
@@ -93,12 +99,63 @@ describe('generated dashboards', () => {
   it('the dashboards cover what issue 7 asks for', () => {
     const all = dashboards();
     const titles = (file: string) => ((all[file] as { panels: { title?: string }[] }).panels ?? []).map((p) => p.title ?? '');
-    expect(titles('livemig-study.json').join('\n')).toMatch(/Table 2[\s\S]*Figure 1[\s\S]*Figure 2[\s\S]*Tables 3-4/);
+    expect(titles('livemig-study.json').join('\n')).toMatch(/Table 2[\s\S]*Figure 1[\s\S]*Figure 2[\s\S]*Table 3[\s\S]*Table 4/);
     const detail = dashboardQueries(all['livemig-detail.json'] as object).map((q) => q.expr).join('\n');
     for (const metric of ['livemig_migration_phase', 'livemig_ping_rtt_seconds_bucket', 'livemig_interface_transmit_bytes_total', 'livemig_interface_receive_bytes_total', 'livemig_qemu_migration_ram_remaining_bytes', 'livemig_qemu_migration_ram_dirty_pages_per_second']) {
       expect(detail).toContain(metric);
     }
     expect((all['livemig-detail.json'] as { annotations: { list: unknown[] } }).annotations.list.length).toBeGreaterThan(0);
+  });
+});
+
+describe('what issue 14 asks of the dashboards', () => {
+  const all = dashboards();
+  type Panel = { title: string; type: string; targets?: { expr: string }[]; fieldConfig?: { overrides?: { matcher: { options: string }; properties: { id: string; value: unknown }[] }[] } };
+  const panels = (file: string) => (all[file] as { panels: Panel[] }).panels;
+  const exprs = (p: Panel) => (p.targets ?? []).map((t) => t.expr);
+
+  it('the study shows Table 3 and Table 4 apart: each table and figure selects its sweep by stress_step_mib and the study\'s own table', () => {
+    const study = panels('livemig-study.json');
+    for (const [table, variable] of [['3', 'table3'], ['4', 'table4']]) {
+      const mine = study.filter((p) => p.type !== 'row' && p.title.startsWith(`Table ${table}`));
+      expect(mine.map((p) => p.type).sort(), `Table ${table}`).toEqual(['table', 'xychart', 'xychart']);
+      for (const p of mine) {
+        for (const e of exprs(p).filter((x) => !x.includes('origin="study"'))) expect(e, p.title).toContain(`${STEP_LABEL}="$${variable}"`);
+      }
+      // The figures: measured points and line, the study's points and line.
+      for (const p of mine.filter((x) => x.type === 'xychart')) {
+        const e = exprs(p).join('\n');
+        expect(e).toMatch(new RegExp(`point:\\S+:sweep\\{origin="measured"[\\s\\S]*point:\\S+:fitted\\{origin="measured"[\\s\\S]*point:\\S+:sweep\\{origin="study",study_table="${table}"\\}[\\s\\S]*point:\\S+:fitted\\{origin="study",study_table="${table}"\\}`));
+      }
+    }
+    const variables = (all['livemig-study.json'] as { templating: { list: { name: string; sort?: number }[] } }).templating.list;
+    expect(variables.filter((v) => v.name.startsWith('table')).map((v) => [v.name, v.sort])).toEqual([['table3', 3], ['table4', 4]]);
+  });
+
+  it('the study has the linear fits and a post-copy outage panel linked to the detail dashboard', () => {
+    const study = panels('livemig-study.json');
+    const fits = exprs(study.find((p) => p.type === 'table' && p.title.startsWith('Linear fits')) as Panel).join('\n');
+    for (const rule of [RULES.sweepPoints, RULES.transferredSlope, RULES.transferredIntercept, RULES.transferredRSquared, RULES.durationSlope, RULES.durationIntercept, RULES.durationRSquared]) expect(fits).toContain(rule);
+    const outage = study.find((p) => p.type === 'barchart' && p.title.startsWith('Post-copy outage')) as Panel;
+    expect(exprs(outage).join('\n')).toContain(RULES.lastPostcopyOutage);
+    expect(JSON.stringify(outage.fieldConfig)).toContain(`/d/${DETAIL_UID}?var-vm=\${__data.fields.vm}`);
+  });
+
+  it("the fleet's per-VM tables link each VM to the detail dashboard", () => {
+    const linked = panels('livemig-fleet.json').filter((p) =>
+      (p.fieldConfig?.overrides ?? []).some((o) => o.matcher.options === 'vm' && o.properties.some((x) => x.id === 'links' && JSON.stringify(x.value).includes(`/d/${DETAIL_UID}?var-vm=\${__data.fields.vm}`))),
+    );
+    expect(linked.map((p) => p.title)).toEqual(['Migrations running now', 'Post-copy outages now']);
+    expect((all['livemig-detail.json'] as { uid: string; templating: { list: { name: string }[] } }).templating.list.map((v) => v.name)).toContain('vm');
+  });
+
+  it.each(Object.keys(all))("%s: its description names the rules files its queries need, and that Prometheus must load them", (file) => {
+    const description = (all[file] as { description: string }).description;
+    const used = dashboardQueries(all[file] as object).flatMap((q) => metricNames(q.expr)).filter((n) => n.includes(':'));
+    const needed = RULE_FILES.filter((f) => recordedIn(f).some((r) => used.includes(r)));
+    if (needed.length === 0) expect(description).toContain('needs no recording rules');
+    else expect(description).toContain('Prometheus must load');
+    for (const f of needed) expect(description).toContain(`prometheus/rules/${f}`);
   });
 });
 

@@ -3,6 +3,7 @@ import { labExporterConfig, supportedTopLevelKeys, type LabExporterPlan } from '
 import { staleRunDirs } from '../../src/lab/run-dir.js';
 import { staleLabNamespaces } from '../../src/lab/netns.js';
 import { scenario } from '../../src/lab/scenarios/index.js';
+import { sweepStepMiB } from '../../src/lab/scenarios/stress-sweep.js';
 
 const PLAN: LabExporterPlan = {
   vms: [
@@ -81,10 +82,20 @@ describe("the lab's exporter config on the libvirt engine", () => {
 });
 
 describe('scenarios', () => {
-  it('name one VM per stressed-memory step, labelled with stressed_mib, all flavor xl', () => {
+  it('name one VM per stressed-memory step, labelled with stressed_mib and the sweep\'s stress_step_mib, all flavor xl', () => {
     const sweep = scenario('stress-sweep', { steps: [64, 128] });
-    expect(sweep.vms.map((vm) => [vm.name, vm.flavor, vm.labels.stressed_mib])).toEqual([['sweep-64', 'xl', '64'], ['sweep-128', 'xl', '128']]);
+    expect(sweep.vms.map((vm) => [vm.name, vm.flavor, vm.labels])).toEqual([
+      ['sweep-64', 'xl', { stressed_mib: '64', stress_step_mib: '64' }],
+      ['sweep-128', 'xl', { stressed_mib: '128', stress_step_mib: '64' }],
+    ]);
     expect(sweep.migrations).toBe(2);
+  });
+
+  it("give a sweep's step as the smallest gap between its sizes: the study's Tables 3 and 4 apart", () => {
+    expect(sweepStepMiB([256, 512, 768, 1024, 1280, 1536, 1792, 2048])).toBe(256);
+    expect(sweepStepMiB([1024, 2048, 3072, 4096, 5120, 6144, 7168, 8192])).toBe(1024);
+    expect(sweepStepMiB([128, 64, 192, 64])).toBe(64);
+    expect(sweepStepMiB([48])).toBe(48);
   });
 
   it('give the flavors growing RAM and allocated memory, labelled s, m, l, xl', () => {
