@@ -169,7 +169,13 @@ function passesBeforeSwitch(m: OpenMigration): Figure | null {
     return { value: m.passesAtSwitchover, evidence: `${passEvents(m)} (highest before the switch-over)` };
   }
   const last = m.latest?.info;
-  const lastIsAfterSwitch = last !== undefined && (isPostcopyStatus(last.status) || terminalResult(last.status) !== null);
+  // Post-copy makes no sync after the switch's own, so the final reply's count is exact; a reply
+  // polled right at the switch (on its event) may not have the switch's sync yet.
+  const finalCount = m.finalReply && last !== undefined && terminalResult(last.status) !== null ? last.ram?.['dirty-sync-count'] : undefined;
+  if (finalCount !== undefined) {
+    return { value: Math.max(0, finalCount - 1), evidence: 'derived: ram.dirty-sync-count of the final reply minus the sync QEMU makes at the switch' };
+  }
+  const lastIsAfterSwitch = last !== undefined && isPostcopyStatus(last.status);
   const afterSwitch = m.firstPostcopySyncCount ?? (lastIsAfterSwitch ? last.ram?.['dirty-sync-count'] : undefined) ?? null;
   if (afterSwitch !== null) {
     return {

@@ -80,6 +80,17 @@ describe('MigrationTracker on the QEMU 7.2 hybrid samples', () => {
     expect(t.tracker.activeMigrations()).toEqual([]);
   });
 
+  it('a post-copy reply polled at the switch, before its sync (constructed: count 2), does not make a hybrid post-copy (kill -9 campaign)', () => {
+    const t = rig();
+    const early = reply('src.postcopy-active');
+    early.ram = { ...early.ram, 'dirty-sync-count': 2 };
+    const polls = hybridSourcePolls().map((d) => (d.kind === 'qmp-status' && d.info.status === 'postcopy-active' ? { ...d, info: early } : d));
+    t.feed(byTime(polls, hybridDestinationPolls()));
+    const r = only(t.store.all());
+    expect(r.mode).toBe('hybrid');
+    expect(r.qemu.passesBeforePostcopy?.value).toBe(2);
+  });
+
   it('polls only: start counted back from total-time, passes before the switch derived from dirty-sync-count', () => {
     const t = rig();
     t.feed(byTime(hybridSourcePolls(), hybridDestinationPolls()));
@@ -91,7 +102,7 @@ describe('MigrationTracker on the QEMU 7.2 hybrid samples', () => {
     expect(r.postcopyAt).toEqual({ value: SAMPLE_T0 + 4550, evidence: 'qmp:source query-migrate status postcopy-active (poll time)' });
     expect(r.qemu.passesBeforePostcopy).toEqual({
       value: 2,
-      evidence: 'derived: ram.dirty-sync-count of the first post-copy reply minus the sync QEMU makes at the switch',
+      evidence: 'derived: ram.dirty-sync-count of the final reply minus the sync QEMU makes at the switch',
     });
     expect(r.endedAt?.evidence).toBe('qmp:source query-migrate status completed (poll time)');
     expect(r.durationSeconds).toEqual({ value: 5.46, evidence: 'qmp:source query-migrate total-time' });
