@@ -22,22 +22,38 @@ type VegaModules = { vega: typeof import('vega'); vl: typeof import('vega-lite')
 let modules: Promise<VegaModules> | undefined;
 const load = (): Promise<VegaModules> => (modules ??= Promise.all([import('vega'), import('vega-lite')]).then(([vega, vl]) => ({ vega, vl })));
 
+export interface RenderOptions {
+  /** vega-lite's and vega's warnings (a spec mistake, say); ignored unless given. */
+  onWarning?: (message: string) => void;
+}
+
 /**
  * One spec as a standalone SVG element. Element ids (vega's clip paths) get `idPrefix`, so that
- * several charts inlined in one page never share an id.
+ * several charts inlined in one page never share an id. Rejects with vega's error when the
+ * spec cannot be drawn (vega itself would only log it and draw an empty chart).
  */
-export async function renderSvg(spec: ChartSpec, idPrefix: string): Promise<string> {
+export async function renderSvg(spec: ChartSpec, idPrefix: string, options: RenderOptions = {}): Promise<string> {
   const { vega, vl } = await load();
-  const compiled = vl.compile({ ...spec, config: { ...CHART_CONFIG, ...spec.config } } as TopLevelSpec).spec;
+  const errors: string[] = [];
+  const handler = (_method: string, level: string, input: readonly unknown[]): void => {
+    const message = input.map((x) => (x instanceof Error ? x.message : String(x))).join(' ');
+    // vega only warns when data cannot be loaded (and draws the chart without it).
+    if (level === 'ERROR' || message.startsWith('Loading failed')) errors.push(message);
+    else if (level === 'WARN') options.onWarning?.(message);
+  };
+  const logger = vega.logger(vega.Warn, undefined, handler);
+  const compiled = vl.compile({ ...spec, config: { ...CHART_CONFIG, ...spec.config } } as TopLevelSpec, { logger }).spec;
   const loader = vega.loader();
   const refuse = (what: string) => async (): Promise<never> => {
     throw new Error(`charts load no ${what}: every spec carries its data inline`);
   };
   loader.load = refuse('data');
   loader.sanitize = refuse('URL');
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none', loader });
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none', loader, logger, logLevel: vega.Warn });
   try {
-    return prefixIds(await view.toSVG(), idPrefix);
+    const svg = await view.toSVG();
+    if (errors.length > 0) throw new Error(`chart ${idPrefix}: ${errors.join('; ')}`);
+    return prefixIds(svg, idPrefix);
   } finally {
     view.finalize();
   }

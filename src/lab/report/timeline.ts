@@ -121,17 +121,17 @@ export function timelineOf(record: MigrationRecord): Timeline {
   const mbps = (bytes: number, seconds: number) => bytes / 1e6 / seconds;
   const { precopy: pre, postcopy: post, transferred } = record.bytes;
   if (postcopy !== null && pre && post && postcopy > 0 && end > postcopy) {
-    forward.push({ series: 'QEMU bytes per phase', from: 0, to: postcopy, value: mbps(pre.value, postcopy) });
-    forward.push({ series: 'QEMU bytes per phase', from: postcopy, to: end, value: mbps(post.value, end - postcopy) });
+    forward.push({ series: 'QEMU, per phase', from: 0, to: postcopy, value: mbps(pre.value, postcopy) });
+    forward.push({ series: 'QEMU, per phase', from: postcopy, to: end, value: mbps(post.value, end - postcopy) });
   } else if (transferred && end > 0) {
-    forward.push({ series: 'QEMU bytes per phase', from: 0, to: end, value: mbps(transferred.value, end) });
+    forward.push({ series: 'QEMU, per phase', from: 0, to: end, value: mbps(transferred.value, end) });
   }
   const ifs = record.interfaces;
   if (ifs && end > 0) {
-    if (ifs.sourceTransmitBytes) forward.push({ series: 'source interfaces, mean', from: 0, to: end, value: mbps(ifs.sourceTransmitBytes.value, end) });
-    if (ifs.destinationTransmitBytes) reverse.push({ series: 'destination interfaces, mean', from: 0, to: end, value: mbps(ifs.destinationTransmitBytes.value, end) });
+    if (ifs.sourceTransmitBytes) forward.push({ series: 'interfaces, mean', from: 0, to: end, value: mbps(ifs.sourceTransmitBytes.value, end) });
+    if (ifs.destinationTransmitBytes) reverse.push({ series: 'interfaces, mean', from: 0, to: end, value: mbps(ifs.destinationTransmitBytes.value, end) });
     else missing.push('The destination\'s transmit bytes are not in the record: no destination → source throughput.');
-    if (ifs.postcopyInferredAt) events.push({ lane: LANES.phase, label: 'post-copy inferred (reverse traffic)', at: s(ifs.postcopyInferredAt.value) });
+    if (ifs.postcopyInferredAt) events.push({ lane: LANES.phase, label: 'post-copy (inferred)', at: s(ifs.postcopyInferredAt.value) });
   } else {
     missing.push('No interface figures in this record (no hosts[].interfaces watched): no destination → source throughput.');
   }
@@ -145,10 +145,19 @@ const WIDTH = 640;
 /** Every panel's y axis takes the same room, so that the panels' time axes line up. */
 const Y_AXIS = { minExtent: 120, maxExtent: 120 };
 const LEGEND = { orient: 'bottom', direction: 'horizontal', labelLimit: 200, symbolType: 'square' };
-const PHASE_COLORS = {
-  domain: ['pre-copy', 'post-copy', 'paused (switch-over)', 'switch-over blackout', 'post-copy outage'],
-  range: ['#9ecae1', '#fdae6b', '#6a51a3', '#e6550d', '#d62728'],
+const SPAN_COLORS: Record<string, string> = {
+  'pre-copy': '#9ecae1',
+  'post-copy': '#fdae6b',
+  'paused (switch-over)': '#6a51a3',
+  'switch-over blackout': '#e6550d',
+  'post-copy outage': '#d62728',
 };
+
+/** The spans' colour scale, over the kinds of span this timeline has (the legend shows no absent kind). */
+function spanColors(spans: readonly TimelineSpan[]): { domain: string[]; range: string[] } {
+  const present = Object.keys(SPAN_COLORS).filter((label) => spans.some((sp) => sp.label === label));
+  return { domain: present, range: present.map((label) => SPAN_COLORS[label] as string) };
+}
 
 /** The timeline as one vertically stacked chart on a shared x scale: lanes, RTT, loss, throughput both ways. Empty panels are left out. */
 export function timelineSpec(t: Timeline): ChartSpec {
@@ -166,7 +175,7 @@ export function timelineSpec(t: Timeline): ChartSpec {
             x: x(null),
             x2: { field: 'to' },
             y: { field: 'lane', type: 'nominal', title: null, sort: Object.values(LANES), axis: Y_AXIS },
-            color: { field: 'label', type: 'nominal', title: 'span', scale: PHASE_COLORS, legend: { ...LEGEND, columns: 2 } },
+            color: { field: 'label', type: 'nominal', title: 'span', scale: spanColors(t.spans), legend: { ...LEGEND, columns: 2 } },
           },
         },
         {
