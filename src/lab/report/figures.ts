@@ -40,7 +40,7 @@ export interface BarRow {
 export interface ScatterRow {
   x: number;
   y: number;
-  /** A VM name or a table's column, shown in the tooltip-less SVG as nothing; kept for the data. */
+  /** The point's VM (lab) or table column (study): in the data, not drawn. */
   label: string;
 }
 
