@@ -14,7 +14,9 @@ import { removeStaleLabNetworks } from './netns.js';
 import { Orchestrator } from './orchestrator.js';
 import { QemuEngine } from './qemu-engine.js';
 import { parseRate } from './rate.js';
+import type { MigrationRecord } from '../records/record.js';
 import { reportCsv, reportJson } from './report/csv.js';
+import { labReportHtml } from './report/html.js';
 import { stressFits, type ScenarioReport } from './report/results.js';
 import { formatReport, SIMULATED_BANNER } from './report/table.js';
 import { createRunDir, LAB_PREFIX, removeStaleRunDirs, type RunDir } from './run-dir.js';
@@ -54,7 +56,7 @@ export interface LabOptions {
 
 export interface LabResult {
   report: ScenarioReport;
-  files: { csv: string; json: string };
+  files: { csv: string; json: string; html: string };
 }
 
 /** Why the qemu engine cannot run here, or null. */
@@ -215,8 +217,11 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
       notes,
     };
     stdout.write(formatReport(report));
-    const files = await writeOutputs(report, options.out);
+    // The timelines need the whole records, read while the exporter still serves them.
+    const records = await readRecords(url, report.measurements.map((m) => m.recordId), stderr);
+    const files = await writeOutputs(report, records, options.out);
     stdout.write(`lab: wrote ${files.csv} and ${files.json}${simulated ? ' (SIMULATED)' : ''}\n`);
+    stdout.write(`lab: wrote ${files.html} (the report with its figures)${simulated ? ' (SIMULATED)' : ''}\n`);
     if (options.lingerSeconds && options.lingerSeconds > 0) {
       lingering = true;
       stderr.write(`lab: the exporter keeps serving ${url}/metrics for ${options.lingerSeconds} s (Ctrl-C to stop now)\n`);
@@ -319,13 +324,29 @@ export async function waitForExporter(url: string, engine: LabEngineKind, vm: st
   }
 }
 
-async function writeOutputs(report: ScenarioReport, out: string): Promise<{ csv: string; json: string }> {
+async function writeOutputs(report: ScenarioReport, records: ReadonlyMap<string, MigrationRecord>, out: string): Promise<LabResult['files']> {
   const dir = resolve(out);
   await mkdir(dir, { recursive: true });
   const stamp = report.startedAt.replace(/[:.]/g, '-');
   const base = join(dir, `${report.scenario}-${report.engine}${report.simulated ? '-SIMULATED' : ''}-${stamp}`);
-  const files = { csv: `${base}.csv`, json: `${base}.json` };
+  const files = { csv: `${base}.csv`, json: `${base}.json`, html: `${base}.html` };
   await writeFile(files.csv, reportCsv(report));
   await writeFile(files.json, reportJson(report));
+  await writeFile(files.html, await labReportHtml(report, records));
   return files;
+}
+
+/** The exporter's records of these ids (/api/v1/migrations/{id}); one that cannot be read is said and left out. */
+async function readRecords(url: string, ids: readonly string[], stderr: NodeJS.WritableStream): Promise<Map<string, MigrationRecord>> {
+  const records = new Map<string, MigrationRecord>();
+  for (const id of new Set(ids)) {
+    try {
+      const response = await fetch(`${url}/api/v1/migrations/${encodeURIComponent(id)}`);
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      records.set(id, ((await response.json()) as { data: MigrationRecord }).data);
+    } catch (err) {
+      stderr.write(`lab: record ${id}: ${errorMessage(err)}: the report has no timeline of it\n`);
+    }
+  }
+  return records;
 }

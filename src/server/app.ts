@@ -3,6 +3,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ActiveMigration, MigrationRecord } from '../records/record.js';
 import { landingPage } from './landing.js';
+import { migrationNotFoundPage, migrationPage, runningMigrationPage } from './migration-page.js';
 
 export interface MigrationFilter {
   vm?: string;
@@ -62,6 +63,19 @@ export function createApp(deps: ServerDeps): express.Express {
       return;
     }
     res.json({ status: 'success', data: record });
+  });
+
+  // One migration's page: its timeline from the record, or (under way) a page that reloads until the record is written.
+  app.get('/migrations/:id', async (req, res) => {
+    const { id } = req.params;
+    const record = deps.getMigration(id);
+    if (record) {
+      res.type('text/html').send(await migrationPage(record));
+      return;
+    }
+    const running = deps.activeMigrations().find((m) => m.id === id);
+    if (running) res.type('text/html').send(runningMigrationPage(running));
+    else res.status(404).type('text/html').send(migrationNotFoundPage(id));
   });
 
   app.get('/-/healthy', (_req, res) => {

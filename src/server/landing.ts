@@ -17,7 +17,7 @@ const fmtNumber = (n: number | undefined, digits: number) => (n === undefined ? 
 
 function row(r: MigrationRecord): string {
   const cells = [
-    `<a href="api/v1/migrations/${encodeURIComponent(r.id)}">${escapeHtml(r.vm)}</a>`,
+    `<a href="migrations/${encodeURIComponent(r.id)}">${escapeHtml(r.vm)}</a> (<a href="api/v1/migrations/${encodeURIComponent(r.id)}">JSON</a>)`,
     escapeHtml(`${r.source.host} → ${r.destination?.host ?? '?'}`),
     escapeHtml(r.result ?? 'running'),
     escapeHtml(r.mode),
@@ -30,14 +30,18 @@ function row(r: MigrationRecord): string {
 }
 
 function runningRow(m: ActiveMigration): string {
-  const cells = [escapeHtml(m.vm), escapeHtml(`${m.source.host} → ${m.destination?.host ?? '?'}`), escapeHtml(m.phase), fmtTime(m.startedAtMs)];
+  const cells = [`<a href="migrations/${encodeURIComponent(m.id)}">${escapeHtml(m.vm)}</a>`, escapeHtml(`${m.source.host} → ${m.destination?.host ?? '?'}`), escapeHtml(m.phase), fmtTime(m.startedAtMs)];
   return `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
 }
+
+/** While migrations run, the page reloads itself this often (a meta refresh: no script). */
+export const LANDING_REFRESH_SECONDS = 2;
 
 export function landingPage({ version, telemetryPath, recent, running, sources }: LandingInput): string {
   const rows = recent.length ? recent.map(row).join('\n') : '<tr><td colspan="8">No migrations recorded yet.</td></tr>';
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>livemig-exporter</title>
+${running.length ? `<meta http-equiv="refresh" content="${LANDING_REFRESH_SECONDS}">\n` : ''}<link rel="icon" href="data:,">
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}</style>
 </head><body>
 <h1>livemig-exporter</h1>
@@ -54,6 +58,7 @@ export function landingPage({ version, telemetryPath, recent, running, sources }
 ${running.length ? running.map(runningRow).join('\n') : '<tr><td colspan="4">None.</td></tr>'}
 </table>
 <h2>Recent migrations</h2>
+<p>Each VM links to its migration's timeline.</p>
 <table><tr><th>VM</th><th>hosts</th><th>result</th><th>mode</th><th>started (UTC)</th><th>duration (s)</th><th>transferred (MB)</th><th>QEMU downtime (ms)</th></tr>
 ${rows}
 </table>
