@@ -6,7 +6,7 @@
  * Exit codes: 0 ok, 1 runtime failure, 2 bad config or flags.
  */
 import { Command, Option } from 'commander';
-import { defaultConfig, loadConfigFile } from './config/load.js';
+import { defaultConfig, readConfigFile, type LoadedConfig } from './config/load.js';
 import { errorMessage, LivemigError } from './errors.js';
 import { createLogger, type LogFormat, type LogLevel } from './log.js';
 import { parseListenAddress } from './server/listen-address.js';
@@ -28,7 +28,8 @@ interface RunFlags {
 
 function fail(err: unknown): never {
   const usage = err instanceof LivemigError && ['LME_CONFIG_READ', 'LME_CONFIG_YAML', 'LME_CONFIG_INVALID', 'LME_FLAG_INVALID', 'LME_WEB_CONFIG_READ', 'LME_WEB_CONFIG'].includes(err.code);
-  console.error(`livemig-exporter: ${errorMessage(err)}`);
+  // One line per problem (a config file's are all listed), each naming the file.
+  for (const line of errorMessage(err).split('\n')) console.error(`livemig-exporter: ${line}`);
   process.exit(usage ? EXIT_USAGE : EXIT_RUNTIME);
 }
 
@@ -55,8 +56,10 @@ export function buildProgram(): Command {
         const webConfigFile = flags['web.config.file'] ?? null;
         // Checked before the config, so that a bad file exits 2 naming it and its key.
         if (webConfigFile) readWebConfig(webConfigFile);
-        const config = flags.config ? await loadConfigFile(flags.config) : defaultConfig();
+        const loaded: LoadedConfig = flags.config ? await readConfigFile(flags.config) : { config: defaultConfig(), warnings: [] };
+        const { config } = loaded;
         const logger = createLogger(flags['log.level'], flags['log.format']);
+        for (const warning of loaded.warnings) logger.warn({ code: warning.code, file: flags.config }, warning.message);
         const { runExporter } = await import('./exporter.js');
         await runExporter({ config, configFile: flags.config ?? null, listen, telemetryPath, logger, maxConnections, webConfigFile });
         // Stopped on a signal: a child process or socket a source could not close must not keep us alive.
@@ -69,13 +72,16 @@ export function buildProgram(): Command {
 
   program
     .command('check-config')
-    .description('validate a config file and exit: 0 when valid, 2 with the file, key path and problem when not')
+    .description('validate a config file and exit: 0 when valid (warnings, e.g. a host no hosts entry declares, on stderr), 2 listing every problem with its file:line:column and key path')
     .argument('<file>', 'YAML config file')
     .action(async (file: string) => {
       try {
-        const config = await loadConfigFile(file);
+        const { config, warnings } = await readConfigFile(file);
         const monitors = config.vms.reduce((n, vm) => n + vm.monitors.length, 0);
-        process.stdout.write(`${file}: valid (${config.vms.length} VMs, ${monitors} QEMU monitors, libvirt ${config.libvirt.transport}, discover ${config.libvirt.discover})\n`);
+        // Warnings do not make a config invalid: exit 0, each on stderr.
+        for (const warning of warnings) console.error(`livemig-exporter: warning: ${warning.message}`);
+        const warned = warnings.length ? `, ${warnings.length} warning${warnings.length > 1 ? 's' : ''}` : '';
+        process.stdout.write(`${file}: valid (${config.vms.length} VMs, ${monitors} QEMU monitors, libvirt ${config.libvirt.transport}, discover ${config.libvirt.discover}${warned})\n`);
       } catch (err) {
         fail(err);
       }
