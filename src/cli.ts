@@ -11,7 +11,7 @@ import { errorMessage, LivemigError } from './errors.js';
 import { createLogger, type LogFormat, type LogLevel } from './log.js';
 import { parseListenAddress } from './server/listen-address.js';
 import { readWebConfig } from './server/web-security.js';
-import { VERSION } from './version.js';
+import { versionText } from './version.js';
 
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
@@ -36,7 +36,7 @@ function fail(err: unknown): never {
 export function buildProgram(): Command {
   const program = new Command('livemig-exporter')
     .description('Prometheus exporter for live VM migration: duration, transferred bytes and downtime of QEMU/KVM migrations.')
-    .version(VERSION, '--version')
+    .version(versionText(), '--version', 'print the version, the git revision and the Node.js version, and exit')
     .option('--config <file>', 'YAML config file (without it: defaults for a compute host, watching local libvirt domains)')
     .option('--web.listen-address <address>', 'address to serve /metrics and the API on', ':10027')
     .option('--web.telemetry-path <path>', 'path under which to expose metrics', '/metrics')

@@ -87,6 +87,6 @@ describe('livemig-exporter CLI', () => {
   it('prints its version', async () => {
     const { code, stdout } = await runCli(['--version']);
     expect(code).toBe(0);
-    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(stdout).toMatch(/^livemig-exporter, version \d+\.\d+\.\d+ \(revision: ([0-9a-f]{7,40}|unknown)\)\n {2}nodejs: v\d+\.\d+\.\d+\n$/);
   });
 });
