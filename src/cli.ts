@@ -8,7 +8,7 @@
 import { Command, Option } from 'commander';
 import { defaultConfig, readConfigFile, type LoadedConfig } from './config/load.js';
 import { errorMessage, LivemigError } from './errors.js';
-import { createLogger, type LogFormat, type LogLevel } from './log.js';
+import { createLogger, LOG_FORMATS, type LogFormat, type LogLevel } from './log.js';
 import { parseListenAddress } from './server/listen-address.js';
 import { readWebConfig } from './server/web-security.js';
 import { versionText } from './version.js';
@@ -43,7 +43,7 @@ export function buildProgram(): Command {
     .option('--web.config.file <file>', 'web config file (Prometheus exporter-toolkit format): TLS, basic auth users and response headers for every endpoint; re-read on change')
     .option('--web.max-connections <n>', 'open HTTP connections at most; past it the oldest idle one is closed so that a new scrape is served', '512')
     .addOption(new Option('--log.level <level>', 'only log messages with this severity or above').choices(['debug', 'info', 'warn', 'error']).default('info'))
-    .addOption(new Option('--log.format <format>', 'log format').choices(['json', 'pretty']).default('json'))
+    .addOption(new Option('--log.format <format>', 'log format').choices([...LOG_FORMATS]).default('json'))
     .showHelpAfterError()
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE))
     .action(async (flags: RunFlags) => {
