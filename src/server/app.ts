@@ -15,6 +15,11 @@ export interface MigrationFilter {
   limit: number;
 }
 
+/** What a config reload did: applied (with its warnings and the sections that wait for a restart), or not and why. */
+export type ReloadOutcome =
+  | { ok: true; file: string; vms: number; warnings: string[]; notApplied: string[] }
+  | { ok: false; status: 400 | 500; errors: string[] };
+
 export interface ServerDeps {
   telemetryPath: string;
   version: string;
@@ -30,6 +35,8 @@ export interface ServerDeps {
   isReady(): boolean;
   /** One line per source for the landing page. */
   describeSources(): string[];
+  /** POST /-/reload: reloads the config file as SIGHUP does. */
+  reload?(): Promise<ReloadOutcome>;
 }
 
 const MAX_LIMIT = 10_000;
@@ -80,6 +87,22 @@ export function createApp(deps: ServerDeps): express.Express {
   app.get('/-/ready', (_req, res) => {
     if (deps.isReady()) res.type('text/plain').send('livemig-exporter is Ready.\n');
     else res.status(503).type('text/plain').send('livemig-exporter is not ready.\n');
+  });
+
+  // Prometheus' convention: POST (or PUT) reloads; a bad file keeps the running config and the
+  // answer lists its problems.
+  app.all('/-/reload', async (req, res) => {
+    if (req.method !== 'POST' && req.method !== 'PUT') {
+      res.status(405).set('Allow', 'POST, PUT').json({ status: 'error', error: 'only POST or PUT reloads the config' });
+      return;
+    }
+    if (!deps.reload) {
+      res.status(400).json({ status: 'error', error: 'this exporter cannot reload its config' });
+      return;
+    }
+    const outcome = await deps.reload();
+    if (outcome.ok) res.json({ status: 'success', data: { file: outcome.file, vms: outcome.vms, warnings: outcome.warnings, notApplied: outcome.notApplied } });
+    else res.status(outcome.status).json({ status: 'error', error: outcome.errors.join('\n'), errors: outcome.errors });
   });
 
   app.get('/', (_req, res) => {
