@@ -15,7 +15,7 @@ import { ExporterMetrics } from './metrics/exporter-metrics.js';
 import { loadState } from './records/load-state.js';
 import { persistState } from './records/persistence.js';
 import { MigrationStore } from './records/store.js';
-import { createApp, type ReloadOutcome } from './server/app.js';
+import { createApp, type LabInfo, type ReloadOutcome } from './server/app.js';
 import { DEFAULT_CONNECTION_LIMITS, listen } from './server/listen.js';
 import type { ListenAddress } from './server/listen-address.js';
 import { WebSecurity } from './server/web-security.js';
@@ -41,6 +41,8 @@ export interface RunOptions {
   stopSignal?: AbortSignal;
   /** Called once the server listens, with its base URL (e.g. http://127.0.0.1:10027, https://... with TLS). */
   onListening?: (url: string) => void;
+  /** Run by the lab: its engine, told to Prometheus (livemig_lab_info) and on the landing page (a SIMULATED banner). */
+  lab?: LabInfo;
 }
 
 const STATE_WRITE_DEBOUNCE_MS = 1000;
@@ -65,6 +67,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
   const hosts = new HostRegistry({ hosts: config.hosts, logger, reconnectMaxBackoffMs: config.polling.reconnectMaxBackoffMs, agentSocket: process.env.SSH_AUTH_SOCK });
   const signals = new Signals();
   const metrics = new ExporterMetrics(metricsInputs({ signals, hosts, tracker, store, vms }), clock, config.records.lastMigrationTtlMs);
+  if (options.lab) metrics.labInfo(options.lab);
 
   const enrichment = new Enrichment(store);
   enrichment.on('closed', (record) => metrics.recordClosed(record));
@@ -131,6 +134,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
     isReady: () => ready,
     describeSources: () => [...signals.describe(), `state file: ${config.stateFile ?? 'none (records kept in memory only)'}`],
     reload: () => reload('POST /-/reload'),
+    ...(options.lab ? { lab: options.lab } : {}),
   });
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...(options.maxConnections ? { maxConnections: options.maxConnections } : {}) };
   const { server, url } = await listen(web ? web.handler(app) : app, options.listen, limits, web?.tlsHooks() ?? undefined);

@@ -271,6 +271,12 @@ export const METRICS = {
     type: 'gauge',
     labels: ['version', 'revision', 'nodejs'],
   }),
+  labInfo: def({
+    name: `${NS}_lab_info`,
+    help: 'Present when the exporter runs inside `livemig-exporter lab`: its engine, and simulated="true" when no VM really migrates (engine sim); always 1.',
+    type: 'gauge',
+    labels: ['engine', 'simulated'],
+  }),
 
   // --- Logs, per followed (host, kind): nova-compute and libvirt per-domain logs -------------
   logLinesRead: def({

@@ -20,6 +20,12 @@ export type ReloadOutcome =
   | { ok: true; file: string; vms: number; warnings: string[]; notApplied: string[] }
   | { ok: false; status: 400 | 500; errors: string[] };
 
+/** The lab runs the exporter: which engine, and whether its migrations are SIMULATED. */
+export interface LabInfo {
+  engine: string;
+  simulated: boolean;
+}
+
 export interface ServerDeps {
   telemetryPath: string;
   version: string;
@@ -37,6 +43,8 @@ export interface ServerDeps {
   describeSources(): string[];
   /** POST /-/reload: reloads the config file as SIGHUP does. */
   reload?(): Promise<ReloadOutcome>;
+  /** Set in lab runs: the landing page says so (SIMULATED in bold when it is). */
+  lab?: LabInfo;
 }
 
 const MAX_LIMIT = 10_000;
@@ -108,7 +116,7 @@ export function createApp(deps: ServerDeps): express.Express {
   app.get('/', (_req, res) => {
     const recent = deps.listMigrations({ limit: 20 });
     const running = deps.activeMigrations();
-    res.type('text/html').send(landingPage({ version: deps.version, telemetryPath: deps.telemetryPath, recent, running, sources: deps.describeSources() }));
+    res.type('text/html').send(landingPage({ version: deps.version, telemetryPath: deps.telemetryPath, recent, running, sources: deps.describeSources(), lab: deps.lab ?? null }));
   });
 
   app.use((_req: Request, res: Response) => {
