@@ -267,7 +267,7 @@ export const METRICS = {
   }),
   buildInfo: def({
     name: `${NS}_build_info`,
-    help: 'Version of the exporter and of Node.js it runs on; always 1.',
+    help: 'Version and git revision of the exporter, and the version of Node.js it runs on; always 1.',
     type: 'gauge',
     labels: ['version', 'revision', 'nodejs'],
   }),

@@ -4,6 +4,7 @@
  * telling Prometheus and the landing page so.
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +49,8 @@ describe('--version', () => {
     const revision = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
     const { code, stdout } = await runCli(['--version']);
     expect(code).toBe(0);
-    expect(stdout.split('\n')[0]).toBe(`livemig-exporter, version ${process.env.npm_package_version ?? '0.1.0'} (revision: ${revision})`);
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(stdout).toBe(`livemig-exporter, version ${version} (revision: ${revision})\n  nodejs: ${process.version}\n`);
   });
 
   it('says the same revision in livemig_build_info', async () => {
