@@ -6,12 +6,12 @@
  * Exit codes: 0 ok, 1 runtime failure, 2 bad config or flags.
  */
 import { Command, Option } from 'commander';
-import { defaultConfig, loadConfigFile } from './config/load.js';
+import { defaultConfig, readConfigFile, type LoadedConfig } from './config/load.js';
 import { errorMessage, LivemigError } from './errors.js';
-import { createLogger, type LogFormat, type LogLevel } from './log.js';
+import { createLogger, LOG_FORMATS, type LogFormat, type LogLevel } from './log.js';
 import { parseListenAddress } from './server/listen-address.js';
 import { readWebConfig } from './server/web-security.js';
-import { VERSION } from './version.js';
+import { versionText } from './version.js';
 
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
@@ -28,21 +28,22 @@ interface RunFlags {
 
 function fail(err: unknown): never {
   const usage = err instanceof LivemigError && ['LME_CONFIG_READ', 'LME_CONFIG_YAML', 'LME_CONFIG_INVALID', 'LME_FLAG_INVALID', 'LME_WEB_CONFIG_READ', 'LME_WEB_CONFIG'].includes(err.code);
-  console.error(`livemig-exporter: ${errorMessage(err)}`);
+  // One line per problem (a config file's are all listed), each naming the file.
+  for (const line of errorMessage(err).split('\n')) console.error(`livemig-exporter: ${line}`);
   process.exit(usage ? EXIT_USAGE : EXIT_RUNTIME);
 }
 
 export function buildProgram(): Command {
   const program = new Command('livemig-exporter')
     .description('Prometheus exporter for live VM migration: duration, transferred bytes and downtime of QEMU/KVM migrations.')
-    .version(VERSION, '--version')
+    .version(versionText(), '--version', 'print the version, the git revision and the Node.js version, and exit')
     .option('--config <file>', 'YAML config file (without it: defaults for a compute host, watching local libvirt domains)')
     .option('--web.listen-address <address>', 'address to serve /metrics and the API on', ':10027')
     .option('--web.telemetry-path <path>', 'path under which to expose metrics', '/metrics')
     .option('--web.config.file <file>', 'web config file (Prometheus exporter-toolkit format): TLS, basic auth users and response headers for every endpoint; re-read on change')
     .option('--web.max-connections <n>', 'open HTTP connections at most; past it the oldest idle one is closed so that a new scrape is served', '512')
     .addOption(new Option('--log.level <level>', 'only log messages with this severity or above').choices(['debug', 'info', 'warn', 'error']).default('info'))
-    .addOption(new Option('--log.format <format>', 'log format').choices(['json', 'pretty']).default('json'))
+    .addOption(new Option('--log.format <format>', 'log format').choices([...LOG_FORMATS]).default('json'))
     .showHelpAfterError()
     .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE))
     .action(async (flags: RunFlags) => {
@@ -55,8 +56,10 @@ export function buildProgram(): Command {
         const webConfigFile = flags['web.config.file'] ?? null;
         // Checked before the config, so that a bad file exits 2 naming it and its key.
         if (webConfigFile) readWebConfig(webConfigFile);
-        const config = flags.config ? await loadConfigFile(flags.config) : defaultConfig();
+        const loaded: LoadedConfig = flags.config ? await readConfigFile(flags.config) : { config: defaultConfig(), warnings: [] };
+        const { config } = loaded;
         const logger = createLogger(flags['log.level'], flags['log.format']);
+        for (const warning of loaded.warnings) logger.warn({ code: warning.code, file: flags.config }, warning.message);
         const { runExporter } = await import('./exporter.js');
         await runExporter({ config, configFile: flags.config ?? null, listen, telemetryPath, logger, maxConnections, webConfigFile });
         // Stopped on a signal: a child process or socket a source could not close must not keep us alive.
@@ -69,13 +72,16 @@ export function buildProgram(): Command {
 
   program
     .command('check-config')
-    .description('validate a config file and exit: 0 when valid, 2 with the file, key path and problem when not')
+    .description('validate a config file and exit: 0 when valid (warnings, e.g. a host no hosts entry declares, on stderr), 2 listing every problem with its file:line:column and key path')
     .argument('<file>', 'YAML config file')
     .action(async (file: string) => {
       try {
-        const config = await loadConfigFile(file);
+        const { config, warnings } = await readConfigFile(file);
         const monitors = config.vms.reduce((n, vm) => n + vm.monitors.length, 0);
-        process.stdout.write(`${file}: valid (${config.vms.length} VMs, ${monitors} QEMU monitors, libvirt ${config.libvirt.transport}, discover ${config.libvirt.discover})\n`);
+        // Warnings do not make a config invalid: exit 0, each on stderr.
+        for (const warning of warnings) console.error(`livemig-exporter: warning: ${warning.message}`);
+        const warned = warnings.length ? `, ${warnings.length} warning${warnings.length > 1 ? 's' : ''}` : '';
+        process.stdout.write(`${file}: valid (${config.vms.length} VMs, ${monitors} QEMU monitors, libvirt ${config.libvirt.transport}, discover ${config.libvirt.discover}${warned})\n`);
       } catch (err) {
         fail(err);
       }

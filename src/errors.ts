@@ -7,6 +7,7 @@ export const ERRORS = {
   LME_CONFIG_READ: 'cannot read config file %s: %s',
   LME_CONFIG_YAML: 'config file %s is not valid YAML: %s',
   LME_CONFIG_INVALID: 'config file %s: %s: %s',
+  LME_CONFIG_HOST_UNDECLARED: 'config file %s: %s: host "%s" is not declared in hosts, so it is this machine%s',
   LME_FLAG_INVALID: 'flag %s: %s',
   LME_QMP_CONNECT: 'cannot connect to QMP monitor %s: %s',
   LME_QMP_CLOSED: 'QMP monitor %s closed the connection: %s',
@@ -61,10 +62,21 @@ export type ErrorCode = keyof typeof ERRORS;
 
 export class LivemigError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, args: readonly unknown[], options?: { cause?: unknown }) {
-    super(format(ERRORS[code], args), options);
+  /** Every problem of the input, this one first (a config file's errors are all listed); one a line in `message`. */
+  readonly problems: readonly LivemigError[];
+  constructor(code: ErrorCode, args: readonly unknown[], options?: { cause?: unknown; problems?: readonly LivemigError[] }) {
+    const many = options?.problems && options.problems.length > 1 ? options.problems : null;
+    super(many ? many.map((p) => p.message).join('\n') : format(ERRORS[code], args), options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'LivemigError';
     this.code = code;
+    this.problems = many ?? [this];
+  }
+
+  /** One error for several problems of one input: the first one's code, every message a line. */
+  static all(problems: readonly LivemigError[]): LivemigError {
+    const [first] = problems;
+    if (!first) throw new RangeError('LivemigError.all needs at least one problem');
+    return problems.length === 1 ? first : new LivemigError(first.code, [], { problems });
   }
 }
 

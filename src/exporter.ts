@@ -1,21 +1,21 @@
 /**
  * Puts the exporter together: state file -> store and tracker -> the enrichment path -> every
  * signal the config enables (src/signals/registry.ts) -> metrics -> HTTP server; and takes it
- * apart again on SIGTERM/SIGINT. SIGHUP reloads the config file's VMs (a bad file is logged and
- * the running config kept).
+ * apart again on SIGTERM/SIGINT. SIGHUP and `POST /-/reload` reload the config file's VMs (a
+ * bad file is logged, answered with its problems, and the running config kept).
  */
 import { systemClock, type Clock } from './clock.js';
-import { loadConfigFile } from './config/load.js';
+import { readConfigFile } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Enrichment } from './enrichers/enrichment.js';
-import { errorMessage } from './errors.js';
+import { errorMessage, LivemigError } from './errors.js';
 import { HostRegistry } from './hosts/registry.js';
 import type { Logger } from './log.js';
 import { ExporterMetrics } from './metrics/exporter-metrics.js';
 import { loadState } from './records/load-state.js';
 import { persistState } from './records/persistence.js';
 import { MigrationStore } from './records/store.js';
-import { createApp } from './server/app.js';
+import { createApp, type LabInfo, type ReloadOutcome } from './server/app.js';
 import { DEFAULT_CONNECTION_LIMITS, listen } from './server/listen.js';
 import type { ListenAddress } from './server/listen-address.js';
 import { WebSecurity } from './server/web-security.js';
@@ -24,7 +24,7 @@ import { SIGNALS } from './signals/registry.js';
 import { Signals } from './signals/signals.js';
 import { MAX_DISCOVERED_VMS, WatchedVms } from './signals/watched-vms.js';
 import { MigrationTracker } from './tracker/tracker.js';
-import { VERSION } from './version.js';
+import { REVISION, VERSION } from './version.js';
 
 export interface RunOptions {
   config: Config;
@@ -41,6 +41,8 @@ export interface RunOptions {
   stopSignal?: AbortSignal;
   /** Called once the server listens, with its base URL (e.g. http://127.0.0.1:10027, https://... with TLS). */
   onListening?: (url: string) => void;
+  /** Run by the lab: its engine, told to Prometheus (livemig_lab_info) and on the landing page (a SIMULATED banner). */
+  lab?: LabInfo;
 }
 
 const STATE_WRITE_DEBOUNCE_MS = 1000;
@@ -65,6 +67,7 @@ export async function runExporter(options: RunOptions): Promise<void> {
   const hosts = new HostRegistry({ hosts: config.hosts, logger, reconnectMaxBackoffMs: config.polling.reconnectMaxBackoffMs, agentSocket: process.env.SSH_AUTH_SOCK });
   const signals = new Signals();
   const metrics = new ExporterMetrics(metricsInputs({ signals, hosts, tracker, store, vms }), clock, config.records.lastMigrationTtlMs);
+  if (options.lab) metrics.labInfo(options.lab);
 
   const enrichment = new Enrichment(store);
   enrichment.on('closed', (record) => metrics.recordClosed(record));
@@ -88,6 +91,36 @@ export async function runExporter(options: RunOptions): Promise<void> {
   if (watched.length) logger.info({ vms: watched }, 'watching VMs');
   else logger.info({ libvirt: config.libvirt.discover }, 'watching no VMs: none configured and no libvirt domains found; serving metrics and the API anyway');
 
+  // SIGHUP and POST /-/reload: the file is read and checked whole; only a good one is applied
+  // (its VMs; other sections apply on restart). One reload at a time, in the order asked.
+  let reloads: Promise<unknown> = Promise.resolve();
+  const reload = (by: string): Promise<ReloadOutcome> => {
+    const outcome = reloads.then(() => reloadConfig(by));
+    reloads = outcome;
+    return outcome;
+  };
+  const reloadConfig = async (by: string): Promise<ReloadOutcome> => {
+    const file = options.configFile;
+    if (!file) {
+      logger.info({ by }, 'reload: no config file to reload (started without --config)');
+      return { ok: false, status: 400, errors: ['started without --config: there is no config file to reload'] };
+    }
+    try {
+      const loaded = await readConfigFile(file);
+      vms.configure(loaded.config.vms);
+      await vmsChanged();
+      const warnings = loaded.warnings.map((w) => w.message);
+      for (const warning of warnings) logger.warn({ file }, warning);
+      const notApplied = changedSections(config, loaded.config);
+      logger.info({ file, by, vms: vms.all().length, ...(notApplied.length ? { notApplied } : {}) }, 'config reloaded (VMs; other sections apply on restart)');
+      return { ok: true, file, vms: vms.all().length, warnings, notApplied };
+    } catch (err) {
+      const errors = err instanceof LivemigError ? err.problems.map((p) => p.message) : [errorMessage(err)];
+      logger.error({ file, by, err: errors.join('; ') }, 'config reload failed; keeping the running config');
+      return { ok: false, status: 500, errors };
+    }
+  };
+
   let ready = false;
   const app = createApp({
     telemetryPath,
@@ -100,23 +133,16 @@ export async function runExporter(options: RunOptions): Promise<void> {
     activeMigrations: () => tracker.activeMigrations(),
     isReady: () => ready,
     describeSources: () => [...signals.describe(), `state file: ${config.stateFile ?? 'none (records kept in memory only)'}`],
+    reload: () => reload('POST /-/reload'),
+    ...(options.lab ? { lab: options.lab } : {}),
   });
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...(options.maxConnections ? { maxConnections: options.maxConnections } : {}) };
   const { server, url } = await listen(web ? web.handler(app) : app, options.listen, limits, web?.tlsHooks() ?? undefined);
-  logger.info({ url, telemetryPath, version: VERSION }, 'listening');
+  logger.info({ url, telemetryPath, version: VERSION, revision: REVISION }, 'listening');
   ready = true;
   options.onListening?.(url);
 
-  const reload = async (file: string) => {
-    try {
-      vms.configure((await loadConfigFile(file)).vms);
-      await vmsChanged();
-      logger.info({ file, vms: vms.all().length }, 'config reloaded (VMs; other sections apply on restart)');
-    } catch (err) {
-      logger.error({ file, err: errorMessage(err) }, 'config reload failed; keeping the running config');
-    }
-  };
-  const signal = await untilStopped(options.stopSignal, () => (options.configFile ? void reload(options.configFile) : logger.info('SIGHUP: no config file to reload')));
+  const signal = await untilStopped(options.stopSignal, () => void reload('SIGHUP'));
   logger.info({ signal }, 'shutting down');
   ready = false;
   server.close();
@@ -130,6 +156,12 @@ export async function runExporter(options: RunOptions): Promise<void> {
   ]);
   if (!stopped) logger.warn({ timeoutMs: SOURCE_STOP_TIMEOUT_MS, signals: signals.stillStopping() }, 'sources did not stop in time; exiting anyway');
   await persistence?.flush().catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'state file not written at shutdown'));
+}
+
+/** Sections of a reloaded config that differ from the running one and wait for a restart. */
+function changedSections(running: Config, next: Config): string[] {
+  const names: Partial<Record<keyof Config, string>> = { stateFile: 'state_file', logsOptions: 'logs_options' };
+  return (Object.keys(next) as (keyof Config)[]).filter((key) => key !== 'vms' && JSON.stringify(running[key]) !== JSON.stringify(next[key])).map((key) => names[key] ?? key);
 }
 
 /** Resolves with what stopped the exporter: the abort of `stopSignal`, else SIGTERM or SIGINT (SIGHUP calls `reload`). */

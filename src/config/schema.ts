@@ -7,7 +7,7 @@ import { LOG_KINDS, type LogFileConfig } from './log-files.js';
 
 /** A duration as Prometheus writes it ("100ms", "10s", "30d"), in milliseconds once parsed. */
 const duration = (min: string, max: string) =>
-  z.string().transform((text, ctx) => {
+  z.string({ error: (issue) => notADuration(issue.input, min, max) }).transform((text, ctx) => {
     const ms = parseDurationMs(text);
     const lo = parseDurationMs(min) as number;
     const hi = parseDurationMs(max) as number;
@@ -21,6 +21,29 @@ const duration = (min: string, max: string) =>
     }
     return ms;
   });
+
+const DURATION_EXAMPLES = 'write e.g. 100ms, 10s, 5m, 30d';
+const HINT_UNITS = ['s', 'ms', 'm', 'h', 'd'] as const;
+
+/**
+ * What to write instead of a value that is not a string: a bare number gets its unit (`5` in a
+ * 100ms..10m key: "write 5s"; `100` in a 10ms..10s key: "write 100ms").
+ */
+export function notADuration(input: unknown, min: string, max: string): string {
+  if (input === null || input === undefined) return `is empty: ${DURATION_EXAMPLES}`;
+  if (typeof input !== 'number') return `${JSON.stringify(input)} is not a duration (${DURATION_EXAMPLES})`;
+  const lo = parseDurationMs(min) as number;
+  const hi = parseDurationMs(max) as number;
+  const fits = HINT_UNITS.map((unit) => `${input}${unit}`).filter((text) => {
+    const ms = parseDurationMs(text);
+    return ms !== null && ms >= lo && ms <= hi;
+  });
+  const prefix = `${input} is a number without a unit`;
+  if (fits[0] === `${input}s`) return `${prefix}: write ${fits[0]}`;
+  if (fits.length === 0) return `${prefix}: write a duration between ${min} and ${max}`;
+  const listed = fits.length === 1 ? fits[0] : `${fits.slice(0, -1).join(', ')} or ${fits.at(-1)}`;
+  return `${prefix}: write ${listed} (between ${min} and ${max})`;
+}
 
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 /** Labels the exporter sets itself; a VM's free labels may not shadow them. */
@@ -98,13 +121,17 @@ const hostEntry = z
   })
   .refine((h) => !(h.netns && h.ssh), { message: 'a host is either a network namespace (netns) or remote (ssh), not both' });
 
+const WRITE_MONITORS = 'write "monitors:" in the VM with one entry per host it runs on, e.g. "monitors: [{host: hv1, qmp: {unix: /run/qemu/NAME.qmp}}]" (qmp may also be {tcp: HOST:PORT} or {virsh: {domain: NAME}})';
+
 const vm = z.strictObject({
   name: z.string().min(1).max(128),
   flavor: z.string().min(1).max(64).optional(),
   labels: labels.default({}),
   /** The address the VM answers ping on: ties its probes to its migrations. */
   ping_address: ipAddress.optional(),
-  monitors: z.array(monitor).min(1, 'a VM needs at least one monitor (one per host it runs on)'),
+  monitors: z
+    .array(monitor, { error: (issue) => (issue.input === undefined || issue.input === null ? `${issue.input === null ? 'is empty' : 'missing'}: ${WRITE_MONITORS}` : undefined) })
+    .min(1, 'a VM needs at least one monitor (one per host it runs on)'),
   /** The nova instance UUID: ties nova-compute log lines (`[instance: UUID]`) to this VM. */
   instance_uuid: z
     .string()

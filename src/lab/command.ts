@@ -171,6 +171,7 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
         logger,
         stopSignal: exporterStop.signal,
         onListening: resolveUrl,
+        lab: { engine: engineKind, simulated },
       });
       exporterDone.catch(reject);
     });

@@ -267,9 +267,15 @@ export const METRICS = {
   }),
   buildInfo: def({
     name: `${NS}_build_info`,
-    help: 'Version of the exporter and of Node.js it runs on; always 1.',
+    help: 'Version and git revision of the exporter, and the version of Node.js it runs on; always 1.',
     type: 'gauge',
     labels: ['version', 'revision', 'nodejs'],
+  }),
+  labInfo: def({
+    name: `${NS}_lab_info`,
+    help: 'Present when the exporter runs inside `livemig-exporter lab`: its engine, and simulated="true" when no VM really migrates (engine sim); always 1.',
+    type: 'gauge',
+    labels: ['engine', 'simulated'],
   }),
 
   // --- Logs, per followed (host, kind): nova-compute and libvirt per-domain logs -------------

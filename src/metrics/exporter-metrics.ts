@@ -107,6 +107,12 @@ export class ExporterMetrics {
     collectDefaultMetrics({ register: r });
   }
 
+  /** livemig_lab_info: the exporter runs in the lab, on this engine (simulated: engine sim). */
+  labInfo(lab: { engine: string; simulated: boolean }): void {
+    const gauge = new Gauge({ ...spec(METRICS.labInfo), registers: [this.registry] });
+    gauge.set({ engine: lab.engine, simulated: String(lab.simulated) }, 1);
+  }
+
   get contentType(): string {
     return this.registry.contentType;
   }

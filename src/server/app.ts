@@ -1,3 +1,5 @@
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -12,6 +14,17 @@ export interface MigrationFilter {
   /** Wall ms: migrations that started at or before. */
   to?: number;
   limit: number;
+}
+
+/** What a config reload did: applied (with its warnings and the sections that wait for a restart), or not and why. */
+export type ReloadOutcome =
+  | { ok: true; file: string; vms: number; warnings: string[]; notApplied: string[] }
+  | { ok: false; status: 400 | 500; errors: string[] };
+
+/** The lab runs the exporter: which engine, and whether its migrations are SIMULATED. */
+export interface LabInfo {
+  engine: string;
+  simulated: boolean;
 }
 
 export interface ServerDeps {
@@ -29,19 +42,30 @@ export interface ServerDeps {
   isReady(): boolean;
   /** One line per source for the landing page. */
   describeSources(): string[];
+  /** POST /-/reload: reloads the config file as SIGHUP does. */
+  reload?(): Promise<ReloadOutcome>;
+  /** Set in lab runs: the landing page says so (SIMULATED in bold when it is). */
+  lab?: LabInfo;
 }
 
 const MAX_LIMIT = 10_000;
+const gzipAsync = promisify(gzip);
 
 export function createApp(deps: ServerDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.get(deps.telemetryPath, async (_req, res) => {
+  app.get(deps.telemetryPath, async (req, res) => {
     try {
       const body = await deps.renderMetrics();
-      res.set('Content-Type', deps.metricsContentType).send(body);
+      res.set('Content-Type', deps.metricsContentType).vary('Accept-Encoding');
+      // gzip when the scraper asks for it (Prometheus does): a large /metrics shrinks ~10x.
+      if (req.headers['accept-encoding'] && req.acceptsEncodings('gzip', 'identity') === 'gzip') {
+        res.set('Content-Encoding', 'gzip').send(await gzipAsync(body));
+      } else {
+        res.send(body);
+      }
     } catch (err) {
       deps.logger.error({ err }, 'rendering /metrics failed');
       res.status(500).type('text/plain').send('error rendering metrics\n');
@@ -87,10 +111,26 @@ export function createApp(deps: ServerDeps): express.Express {
     else res.status(503).type('text/plain').send('livemig-exporter is not ready.\n');
   });
 
+  // Prometheus' convention: POST (or PUT) reloads; a bad file keeps the running config and the
+  // answer lists its problems.
+  app.all('/-/reload', async (req, res) => {
+    if (req.method !== 'POST' && req.method !== 'PUT') {
+      res.status(405).set('Allow', 'POST, PUT').json({ status: 'error', error: 'only POST or PUT reloads the config' });
+      return;
+    }
+    if (!deps.reload) {
+      res.status(400).json({ status: 'error', error: 'this exporter cannot reload its config' });
+      return;
+    }
+    const outcome = await deps.reload();
+    if (outcome.ok) res.json({ status: 'success', data: { file: outcome.file, vms: outcome.vms, warnings: outcome.warnings, notApplied: outcome.notApplied } });
+    else res.status(outcome.status).json({ status: 'error', error: outcome.errors.join('\n'), errors: outcome.errors });
+  });
+
   app.get('/', (_req, res) => {
     const recent = deps.listMigrations({ limit: 20 });
     const running = deps.activeMigrations();
-    res.type('text/html').send(landingPage({ version: deps.version, telemetryPath: deps.telemetryPath, recent, running, sources: deps.describeSources() }));
+    res.type('text/html').send(landingPage({ version: deps.version, telemetryPath: deps.telemetryPath, recent, running, sources: deps.describeSources(), lab: deps.lab ?? null }));
   });
 
   app.use((_req: Request, res: Response) => {

@@ -1,4 +1,5 @@
 import type { ActiveMigration, MigrationRecord } from '../records/record.js';
+import type { LabInfo } from './app.js';
 
 interface LandingInput {
   version: string;
@@ -6,6 +7,8 @@ interface LandingInput {
   recent: MigrationRecord[];
   running: ActiveMigration[];
   sources: string[];
+  /** A lab run: its engine; a SIMULATED one gets a banner that cannot be missed. */
+  lab?: LabInfo | null;
 }
 
 export function escapeHtml(text: string): string {
@@ -37,15 +40,23 @@ function runningRow(m: ActiveMigration): string {
 /** While migrations run, the page reloads itself this often (a meta refresh: no script). */
 export const LANDING_REFRESH_SECONDS = 2;
 
-export function landingPage({ version, telemetryPath, recent, running, sources }: LandingInput): string {
+function labBanner(lab: LabInfo | null | undefined): string {
+  if (!lab) return '';
+  if (lab.simulated) {
+    return `<p class="simulated" role="alert"><strong>SIMULATED</strong> lab run (engine ${escapeHtml(lab.engine)}): no VM migrated; every figure comes from the lab's model, not from QEMU.</p>\n`;
+  }
+  return `<p class="lab">Lab run (engine ${escapeHtml(lab.engine)}): real migrations between the lab's hosts on this machine.</p>\n`;
+}
+
+export function landingPage({ version, telemetryPath, recent, running, sources, lab }: LandingInput): string {
   const rows = recent.length ? recent.map(row).join('\n') : '<tr><td colspan="8">No migrations recorded yet.</td></tr>';
   return `<!doctype html>
-<html><head><meta charset="utf-8"><title>livemig-exporter</title>
+<html><head><meta charset="utf-8"><title>livemig-exporter${lab?.simulated ? ' (SIMULATED)' : ''}</title>
 ${running.length ? `<meta http-equiv="refresh" content="${LANDING_REFRESH_SECONDS}">\n` : ''}<link rel="icon" href="data:,">
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}</style>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}.simulated{background:#b00020;color:#fff;padding:.6em 1em;font-size:1.2em}.lab{background:#eef;padding:.4em 1em}</style>
 </head><body>
 <h1>livemig-exporter</h1>
-<p>Live-migration exporter ${escapeHtml(version)}: migration time, transferred bytes and downtime of QEMU/KVM virtual machines.</p>
+${labBanner(lab)}<p>Live-migration exporter ${escapeHtml(version)}: migration time, transferred bytes and downtime of QEMU/KVM virtual machines.</p>
 <ul>
 <li><a href="${escapeHtml(telemetryPath.replace(/^\//, ''))}">Metrics</a></li>
 <li><a href="api/v1/migrations">Migrations (JSON)</a></li>

@@ -37,15 +37,13 @@ export class ExporterProcess {
         const lines = partial.split('\n');
         partial = lines.pop() ?? '';
         for (const line of lines) {
-          try {
-            const entry = JSON.parse(line) as Record<string, unknown>;
-            logs.push(entry);
-            if (entry.msg === 'listening' && typeof entry.url === 'string') {
-              clearTimeout(timer);
-              resolve(entry.url);
-            }
-          } catch {
-            // not JSON: pino-pretty or a crash trace, kept in stderr
+          // not JSON or logfmt: pino-pretty or a crash trace, kept in stderr
+          const entry = parseLogLine(line);
+          if (!entry) continue;
+          logs.push(entry);
+          if (entry.msg === 'listening' && typeof entry.url === 'string') {
+            clearTimeout(timer);
+            resolve(entry.url);
           }
         }
       });
@@ -59,11 +57,9 @@ export class ExporterProcess {
     child.stderr?.on('data', (chunk: Buffer) => {
       proc.stderr += chunk.toString();
       for (const line of chunk.toString().split('\n')) {
-        try {
-          proc.logs.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          // partial or non-JSON line
-        }
+        // partial lines and other output are skipped
+        const entry = parseLogLine(line);
+        if (entry) proc.logs.push(entry);
       }
     });
     proc.logs.push(...logs);
@@ -113,6 +109,24 @@ export class ExporterProcess {
     const exited = new Promise<number | null>((resolve) => this.child.once('exit', (code) => resolve(code)));
     this.child.kill(signal);
     return exited;
+  }
+}
+
+/**
+ * One log line of the exporter: JSON (--log.format json) or logfmt (`time=… level=… msg=…`, its
+ * values as strings); null for anything else.
+ */
+export function parseLogLine(line: string): Record<string, unknown> | null {
+  try {
+    const entry = JSON.parse(line) as unknown;
+    return entry !== null && typeof entry === 'object' ? (entry as Record<string, unknown>) : null;
+  } catch {
+    if (!line.startsWith('time=')) return null;
+    const entry: Record<string, unknown> = {};
+    for (const [, key, value] of line.matchAll(/(\S+?)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
+      entry[key as string] = (value as string).startsWith('"') ? (JSON.parse(value as string) as string) : value;
+    }
+    return entry;
   }
 }
 

@@ -30,7 +30,31 @@ describe('livemig-exporter CLI', () => {
     await writeFile(file, 'polling:\n  migrating_interval: fast\n');
     const { code, stderr } = await runCli(['check-config', file]);
     expect(code).toBe(2);
-    expect(stderr).toBe(`livemig-exporter: config file ${file}: polling.migrating_interval: "fast" is not a duration (write e.g. 100ms, 10s, 5m, 30d)\n`);
+    expect(stderr).toBe(`livemig-exporter: config file ${file}:2:23: polling.migrating_interval: "fast" is not a duration (write e.g. 100ms, 10s, 5m, 30d)\n`);
+  });
+
+  it('check-config lists every problem, one a line, each with the file, line and column', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lme-cli-'));
+    const file = join(dir, 'bad.yml');
+    await writeFile(file, 'polling:\n  idle_interval: 5\nvms:\n  - name: a\nmonitors: [{host: h, qmp: {unix: /s}}]\n');
+    const { code, stderr } = await runCli(['check-config', file]);
+    expect(code).toBe(2);
+    expect(stderr.split('\n')).toEqual([
+      `livemig-exporter: config file ${file}:2:18: polling.idle_interval: 5 is a number without a unit: write 5s`,
+      expect.stringMatching(new RegExp(`^livemig-exporter: config file ${file}:4:5: vms\\[0\\]\\.monitors: missing: write "monitors:" in the VM`)),
+      `livemig-exporter: config file ${file}:5:1: (top level): unknown key "monitors": it belongs in the vms entry at line 4: indent it to line up with "name:"`,
+      '',
+    ]);
+  });
+
+  it('check-config warns about a host that no hosts entry declares, and exits 0', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lme-cli-'));
+    const file = join(dir, 'typo.yml');
+    await writeFile(file, 'hosts: [{name: hv1, netns: lab-hv1}]\nvms:\n  - name: a\n    monitors: [{host: hv2, qmp: {unix: /run/a.qmp}}]\n');
+    const { code, stdout, stderr } = await runCli(['check-config', file]);
+    expect(code).toBe(0);
+    expect(stdout).toContain('valid (1 VMs, 1 QEMU monitors, libvirt rpc, discover auto, 1 warning)');
+    expect(stderr).toBe(`livemig-exporter: warning: config file ${file}:4:23: vms[0].monitors[0].host: host "hv2" is not declared in hosts, so it is this machine (did you mean "hv1"?)\n`);
   });
 
   it('check-config refuses a YAML alias bomb with exit 2, naming the file', async () => {
@@ -63,6 +87,6 @@ describe('livemig-exporter CLI', () => {
   it('prints its version', async () => {
     const { code, stdout } = await runCli(['--version']);
     expect(code).toBe(0);
-    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(stdout).toMatch(/^livemig-exporter, version \d+\.\d+\.\d+ \(revision: ([0-9a-f]{7,40}|unknown)\)\n {2}nodejs: v\d+\.\d+\.\d+\n$/);
   });
 });

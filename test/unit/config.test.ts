@@ -84,17 +84,22 @@ describe('config', () => {
     ['duplicate VM', 'vms: [{name: a, monitors: [{host: h, qmp: {unix: /s}}]}, {name: a, monitors: [{host: h, qmp: {unix: /t}}]}]', 'vms[1].name: duplicate VM name "a"'],
     ['wrong type', 'records: {max_count: many}', 'records.max_count:'],
     ['host with a shell metacharacter', 'vms: [{name: a, monitors: [{host: "h;rm", qmp: {unix: /s}}]}]', 'vms[0].monitors[0].host:'],
-  ])('refuses %s, naming the file and the key path', (_name, text, expected) => {
+  ])('refuses %s, naming the file, line, column and the key path', (_name, text, expected) => {
     const err = errorOf(text);
     expect(err.code).toBe('LME_CONFIG_INVALID');
-    expect(err.message).toContain('config file cfg.yml: ');
+    expect(err.message).toMatch(/^config file cfg\.yml:1:\d+: /);
     expect(err.message).toContain(expected);
   });
 
-  it('refuses YAML syntax errors with the line', () => {
+  it('refuses YAML syntax errors with the line and column, every one of them', () => {
     const err = errorOf('vms: [\n  - a');
     expect(err.code).toBe('LME_CONFIG_YAML');
-    expect(err.message).toMatch(/cfg\.yml.*line \d+/);
+    expect(err.message).toBe(
+      [
+        'config file cfg.yml:2:3 is not valid YAML: Block collections are not allowed within flow collections',
+        'config file cfg.yml:2:6 is not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]',
+      ].join('\n'),
+    );
   });
 
   it('refuses a YAML alias bomb as bad YAML, naming the file (issue 13, item 8)', () => {
@@ -106,8 +111,8 @@ describe('config', () => {
 
   it('says what a size takes for a fraction, not what a QMP monitor takes', () => {
     const err = errorOf('logs_options: {max_line_length: 2048.5}');
-    expect(err.message).toBe('config file cfg.yml: logs_options.max_line_length: "2048.5" is not a size (write e.g. 65536, 64KiB, 1MiB)');
-    expect(errorOf('logs_options: {max_line_length: [1]}').message).toBe('config file cfg.yml: logs_options.max_line_length: a size: a whole number of bytes, or e.g. "64KiB", "1MiB"');
+    expect(err.message).toBe('config file cfg.yml:1:33: logs_options.max_line_length: "2048.5" is not a size (write e.g. 65536, 64KiB, 1MiB)');
+    expect(errorOf('logs_options: {max_line_length: [1]}').message).toBe('config file cfg.yml:1:33: logs_options.max_line_length: a size: a whole number of bytes, or e.g. "64KiB", "1MiB"');
   });
 
   it.each([

@@ -11,7 +11,7 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
 /** Bottom to top, as docs/architecture.md draws them. */
 const FLOORS: readonly [RegExp, string][] = [
-  [/^(clock|log|errors|backoff|version|observations)\.ts$|^qemu\//, 'kernel'],
+  [/^(clock|log|logfmt|errors|backoff|version|build-info|observations)\.ts$|^qemu\//, 'kernel'],
   [/^config\//, 'config'],
   [/^hosts\//, 'hosts'],
   [/^sources\//, 'sources'],
