@@ -1,5 +1,6 @@
 import type { ActiveMigration, MigrationRecord } from '../records/record.js';
 import type { LabInfo } from './app.js';
+import { escapeHtml } from '../lab/report/escape.js';
 
 interface LandingInput {
   version: string;
@@ -11,9 +12,7 @@ interface LandingInput {
   lab?: LabInfo | null;
 }
 
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
-}
+export { escapeHtml };
 
 const fmtTime = (ms: number | undefined) => (ms === undefined ? '' : new Date(ms).toISOString());
 const fmtNumber = (n: number | undefined, digits: number) => (n === undefined ? '' : n.toFixed(digits));

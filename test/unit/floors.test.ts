@@ -18,7 +18,8 @@ const FLOORS: readonly [RegExp, string][] = [
   [/^records\//, 'records'],
   [/^tracker\//, 'tracker'],
   [/^enrichers\//, 'enrichers'],
-  [/^metrics\//, 'metrics'],
+  // lab/report/ draws records (tables, charts, pages): the server serves its pages too.
+  [/^(metrics|lab\/report)\//, 'metrics'],
   [/^server\//, 'server'],
   [/^signals\//, 'signals'],
   [/^exporter\.ts$/, 'exporter'],

@@ -5,7 +5,7 @@
  * Everything that comes from a config or a record (VM names, labels, ids, notes) is escaped.
  */
 import type { MigrationRecord } from '../../records/record.js';
-import { escapeHtml } from '../../server/landing.js';
+import { escapeHtml } from './escape.js';
 import { renderSvg } from './charts.js';
 import { studyFigures, type ReportFigure } from './figures.js';
 import type { ScenarioReport } from './results.js';
