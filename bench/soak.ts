@@ -14,9 +14,8 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitForExporter } from '../src/lab/command.js';
+import { exporterPlan, waitForExporter } from '../src/lab/command.js';
 import { labExporterConfig } from '../src/lab/exporter-config.js';
-import { LAB_HOSTS } from '../src/lab/engine.js';
 import { Orchestrator } from '../src/lab/orchestrator.js';
 import { parseRate } from '../src/lab/rate.js';
 import { demo } from '../src/lab/scenarios/demo.js';
@@ -75,18 +74,7 @@ async function main(): Promise<void> {
   const bandwidth = parseRate('1gbit');
   const engine = await SimEngine.create(dir, bandwidth);
   const scenario = demo();
-  const generated = labExporterConfig({
-    hosts: LAB_HOSTS.map((host) => ({ name: host, interfaces: engine.hosts[host].interfaces, novaLog: engine.hosts[host].novaLog, ...(engine.hosts[host].netdevPath ? { netdevPath: engine.hosts[host].netdevPath } : {}) })),
-    vms: scenario.vms.map((vm) => ({
-      name: vm.name,
-      flavor: vm.flavor,
-      labels: vm.labels,
-      instanceUuid: vm.instanceUuid,
-      ...(vm.pingAddress ? { pingAddress: vm.pingAddress } : {}),
-      monitors: LAB_HOSTS.map((host) => ({ host, socket: engine.observerSocket(vm.name, host) })),
-    })),
-    fpingPath: engine.fpingPath,
-  });
+  const generated = labExporterConfig(exporterPlan(engine, scenario));
   const config = { ...generated.raw, state_file: join(dir, 'state.json'), records: { ...(generated.raw.records as object), max_count: MAX_RECORDS } };
   const { child, url } = await spawnExporter(dir, 'exporter', config, 'inherit');
   const pid = child.pid as number;

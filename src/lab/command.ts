@@ -250,7 +250,7 @@ function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
 const MIGRATION_TIMEOUT_MS = 120_000;
 
 /** What the exporter watches: the VMs' QMP monitors, or (libvirt) each host's libvirt; the hosts' interfaces and nova logs; ping. */
-function exporterPlan(engine: LabEngine | LibvirtEngine, scenario: Scenario): LabExporterPlan {
+export function exporterPlan(engine: LabEngine | LibvirtEngine, scenario: Scenario): LabExporterPlan {
   const hosts = LAB_HOSTS.map((host) => {
     const info = engine.hosts[host];
     return { name: host, interfaces: info.interfaces, novaLog: info.novaLog, ...(info.netns ? { netns: info.netns } : {}), ...(info.netdevPath ? { netdevPath: info.netdevPath } : {}) };

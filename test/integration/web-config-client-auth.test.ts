@@ -8,7 +8,7 @@
  * Then --web.max-connections over https: idle TLS connections and TCP connections that never
  * send a ClientHello do not keep a scrape out (the plain-HTTP case is http-limits.test.ts).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { connect as tcpConnect, type Socket } from 'node:net';
@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { missingTools, requireEnvironment } from '../helpers/env.js';
 import { ExporterProcess, writeConfig } from '../helpers/exporter-process.js';
+import { makeTestPki } from '../helpers/pki.js';
 
 const RUN = requireEnvironment(missingTools('openssl', 'curl'));
 const TLS_VERSIONS = ['1.2', '1.3'] as const;
@@ -63,24 +64,6 @@ const MODES: { type: string; clientCa: boolean; asks: boolean; served: ClientNam
 
 let dir: string;
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-/** Two CAs; the server's certificate and client certificates signed by them; a self-signed client certificate. */
-function makePki(): void {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  for (const name of ['ca', 'other-ca']) openssl('req', '-x509', ...ec, '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=livemig test ${name}`);
-  const sign = (name: string, signer: string, ext: string) => {
-    openssl('req', '-new', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-    execFileSync('sh', ['-c', `printf '%s\\n' "$1" > "$2.ext"`, 'sh', ext, name], { cwd: dir });
-    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${signer}.pem`, '-CAkey', `${signer}.key`, '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.pem`);
-  };
-  sign('server', 'ca', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth');
-  sign('client', 'ca', 'extendedKeyUsage=clientAuth');
-  sign('stranger', 'other-ca', 'extendedKeyUsage=clientAuth');
-  openssl('req', '-x509', ...ec, '-keyout', 'self.key', '-out', 'self.pem', '-days', '2', '-subj', '/CN=self', '-addext', 'extendedKeyUsage=clientAuth');
-}
 
 function versionArgs(version: TlsVersion): string[] {
   return version === '1.2' ? ['--tlsv1.2', '--tls-max', '1.2'] : ['--tlsv1.3'];
@@ -143,7 +126,7 @@ async function heldConnections(pid: number, port: number): Promise<number> {
 describe.runIf(RUN)('client_auth_type', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'lme-client-auth-'));
-    makePki();
+    makeTestPki(dir, { selfSigned: true });
   }, 60_000);
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });

@@ -15,6 +15,7 @@ import { stringify } from 'yaml';
 import { missingTools, requireCapability, requireEnvironment } from '../helpers/env.js';
 import { ExporterProcess, writeConfig } from '../helpers/exporter-process.js';
 import { PROMETHEUS_BIN, PrometheusProcess } from '../helpers/prometheus.js';
+import { makeTestPki } from '../helpers/pki.js';
 
 const RUN = requireEnvironment(missingTools('openssl'));
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -39,23 +40,6 @@ interface Client {
 let dir: string;
 let ca: Buffer;
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-/** A CA, and certificates it signs: the server's (SAN 127.0.0.1 and localhost) and clients'. */
-function makePki(): void {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  for (const name of ['ca', 'other-ca']) openssl('req', '-x509', ...ec, '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=livemig test ${name}`);
-  const sign = (name: string, signer: string, ext: string) => {
-    openssl('req', '-new', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-    execFileSync('sh', ['-c', `printf '%s\\n' "$1" > "$2.ext"`, 'sh', ext, name], { cwd: dir });
-    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${signer}.pem`, '-CAkey', `${signer}.key`, '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.pem`);
-  };
-  sign('server', 'ca', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth');
-  sign('client', 'ca', 'extendedKeyUsage=clientAuth');
-  sign('stranger', 'other-ca', 'extendedKeyUsage=clientAuth');
-}
 
 function get(url: string, path: string, client: Client = {}): Promise<Reply> {
   const options: RequestOptions = {
@@ -97,7 +81,7 @@ describe.runIf(RUN)('--web.config.file', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'lme-web-config-'));
-    makePki();
+    makeTestPki(dir);
     ca = await readFile(join(dir, 'ca.pem'));
     client = { cert: await readFile(join(dir, 'client.pem')), key: await readFile(join(dir, 'client.key')) };
     stranger = { cert: await readFile(join(dir, 'stranger.pem')), key: await readFile(join(dir, 'stranger.key')) };
