@@ -1,14 +1,18 @@
 /**
  * Every YAML block in README.md and docs/ is an exporter config, and `check-config` accepts it
  * as written, so the docs cannot drift from the schema. A block of another kind of YAML must say
- * so in its fence (```yaml prometheus) and be given a check of its own here.
+ * so in its fence (```yaml prometheus) and be given a check of its own here: `web-config` blocks go
+ * through the web config parser, `prometheus` blocks (a prometheus.yml, or its scrape_configs)
+ * through `promtool check config`.
  */
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWebConfigText } from '../../src/server/web-config.js';
+import { missingTools, requireEnvironment } from '../helpers/env.js';
 import { runCli } from '../helpers/exporter-process.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -61,7 +65,25 @@ describe('YAML in README.md and docs/', () => {
     expect(() => parseWebConfigText(block.text, where)).not.toThrow();
   });
 
-  it.each(blocks.filter((b) => b.kind !== 'web-config').map((b) => [`${b.file}:${b.line}`, b] as const))('%s passes check-config', async (where, block) => {
+  const prometheusConfigs = blocks.filter((b) => b.kind === 'prometheus');
+  it('has the scrape_config example among its blocks', () => {
+    expect(prometheusConfigs.some((b) => b.file === 'README.md' && b.text.includes('scrape_configs:'))).toBe(true);
+  });
+  describe.runIf(prometheusConfigs.length > 0 && requireEnvironment(missingTools('promtool')))('promtool', () => {
+    it.each(prometheusConfigs.map((b) => [`${b.file}:${b.line}`, b] as const))('%s passes promtool check config', async (where, block) => {
+      const file = join(dir, `${where.replace(/[/:]/g, '_')}.prometheus.yml`);
+      await writeFile(file, block.text);
+      const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
+        execFile('promtool', ['check', 'config', file], (error, stdout, stderr) => {
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, output: stdout + stderr });
+        });
+      });
+      expect(output).toContain('is valid prometheus config file syntax');
+      expect(code, output).toBe(0);
+    });
+  });
+
+  it.each(blocks.filter((b) => b.kind !== 'web-config' && b.kind !== 'prometheus').map((b) => [`${b.file}:${b.line}`, b] as const))('%s passes check-config', async (where, block) => {
     expect(block.kind, `${where}: no check for YAML of kind "${block.kind}"`).toBe('livemig-exporter');
     const file = join(dir, `${where.replace(/[/:]/g, '_')}.yml`);
     await writeFile(file, block.text);
