@@ -176,7 +176,21 @@ describe.runIf(requireEnvironment(missingTools('nasm', PROMETHEUS_BIN, ALERTMANA
       const isOutage = (vm: string) => (a: WebhookNotification['alerts'][number]) => a.labels.alertname === 'LivemigPostcopyOutage' && a.labels.vm === vm && a.status === 'firing';
       const notified = (vm: string) => hook.notifications.find((n) => n.alerts.some(isOutage(vm)));
       const liveMax = Object.fromEntries(reports.flatMap((r) => r.measurements).filter((m) => OUTAGE_VMS.includes(m.vm)).map((m) => [m.vm, m.livePostcopyOutageMaxSeconds]));
-      await expect.poll(() => OUTAGE_VMS.filter(notified).length, { timeout: 10_000, interval: 250 }).toBeGreaterThan(0);
+      // Said on failure: whether Prometheus had the alert at all (then the delivery was late) and
+      // how high the live outage gauge went in Prometheus (the alert has no `for`).
+      const alertsSeen = async (): Promise<string> => {
+        const prom = prometheus as PrometheusProcess;
+        const now = Math.floor(Date.now() / 1000);
+        const alerts = await prom.queryRange('ALERTS{alertname="LivemigPostcopyOutage"}', startS, now, SCRAPE_S);
+        const gauge = await prom.queryRange('max by (vm) (livemig_migration_current_postcopy_outage_seconds)', startS, now, SCRAPE_S);
+        return `ALERTS: ${JSON.stringify(alerts.map((a) => a.metric))}; gauge max: ${JSON.stringify(gauge.map((g) => [g.metric.vm, Math.max(...(g.values ?? []).map((v) => Number(v[1])))]))}; live max: ${JSON.stringify(liveMax)}`;
+      };
+      await expect
+        .poll(() => OUTAGE_VMS.filter(notified).length, { timeout: 30_000, interval: 250 })
+        .toBeGreaterThan(0)
+        .catch(async (err: unknown) => {
+          throw new Error(`no LivemigPostcopyOutage notification within 30 s: ${await alertsSeen()}`, { cause: err });
+        });
       const firedFor = OUTAGE_VMS.filter(notified);
       // A VM whose live post-copy outage gauge stayed above the threshold for two scrapes more has its alert.
       for (const vm of OUTAGE_VMS) if ((liveMax[vm] ?? 0) > TEST_OUTAGE_THRESHOLD_S + 2 * SCRAPE_S) expect(firedFor, `live outage max of ${vm}: ${JSON.stringify(liveMax)}`).toContain(vm);
