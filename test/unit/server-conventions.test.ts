@@ -1,33 +1,23 @@
 /** /metrics gzip, POST /-/reload and the lab banner of the landing page (issue 14, part 4). */
-import { request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createApp, type ReloadOutcome, type ServerDeps } from '../../src/server/app.js';
+import type { ReloadOutcome, ServerDeps } from '../../src/server/app.js';
+import { startTestApp } from '../helpers/test-app.js';
 
 const METRICS = `${Array.from({ length: 200 }, (_, i) => `livemig_x{vm="vm-${i}"} ${i}`).join('\n')}\n`;
-let server: Server | null = null;
+
+let close: (() => Promise<void>) | null = null;
 
 async function start(extra: Partial<ServerDeps> = {}): Promise<string> {
-  const app = createApp({
-    telemetryPath: '/metrics',
-    version: 'test',
-    logger: pino({ level: 'silent' }),
-    metricsContentType: 'text/plain; version=0.0.4; charset=utf-8',
-    renderMetrics: async () => METRICS,
-    listMigrations: () => [],
-    getMigration: () => undefined,
-    activeMigrations: () => [],
-    isReady: () => true,
-    describeSources: () => [],
-    ...extra,
-  });
-  server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server?.once('listening', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const app = await startTestApp({ renderMetrics: async () => METRICS, ...extra });
+  close = app.close;
+  return app.base;
 }
-afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+afterEach(async () => {
+  await close?.();
+  close = null;
+});
 
 /** node:http, which (unlike fetch) neither asks for nor undoes an encoding. */
 function rawGet(url: string, headers: Record<string, string>): Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }> {

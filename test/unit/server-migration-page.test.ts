@@ -1,10 +1,7 @@
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActiveMigration, MigrationRecord } from '../../src/records/record.js';
-import { createApp } from '../../src/server/app.js';
 import { fig, recordEnded } from '../helpers/records.js';
+import { startTestApp } from '../helpers/test-app.js';
 
 const EVIL = '<script>alert(1)</script>';
 const RECORD: MigrationRecord = recordEnded(EVIL, 1_000_000, 1_003_000, {
@@ -15,27 +12,19 @@ const RECORD: MigrationRecord = recordEnded(EVIL, 1_000_000, 1_003_000, {
 });
 const ACTIVE: ActiveMigration = { id: `${EVIL}@2000000`, vm: EVIL, labels: { flavor: 's' }, phase: 'precopy', status: 'active', source: { host: 'a', monitor: 'm' }, destination: null, startedAtMs: 2_000_000, postcopyAtMs: null, ram: null, ramAtMs: null, resumedAfterRestart: false } ;
 let running: ActiveMigration[] = [ACTIVE];
-let server: Server;
 let base: string;
 
+let close: () => Promise<void>;
+
 beforeAll(async () => {
-  const app = createApp({
-    telemetryPath: '/metrics',
-    version: 'test',
-    logger: pino({ level: 'silent' }),
+  ({ base, close } = await startTestApp({
     metricsContentType: 'text/plain',
-    renderMetrics: async () => '',
     listMigrations: () => [RECORD],
     getMigration: (id) => (id === RECORD.id ? RECORD : undefined),
     activeMigrations: () => running,
-    isReady: () => true,
-    describeSources: () => [],
-  });
-  server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }));
 });
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+afterAll(() => close());
 
 const get = async (path: string) => {
   const res = await fetch(`${base}${path}`);

@@ -1,11 +1,9 @@
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActiveMigration, MigrationRecord } from '../../src/records/record.js';
-import { createApp, parseTime, type MigrationFilter } from '../../src/server/app.js';
+import { parseTime, type MigrationFilter } from '../../src/server/app.js';
 import { parseListenAddress } from '../../src/server/listen-address.js';
 import { fig, recordEnded } from '../helpers/records.js';
+import { startTestApp } from '../helpers/test-app.js';
 
 function record(vm: string, startedAt: number, endedAt: number): MigrationRecord {
   return recordEnded(vm, startedAt, endedAt, { labels: { flavor: 's' }, mode: 'hybrid', bytes: { transferred: fig(1e6), precopy: null, postcopy: null, downtime: null, disk: null } });
@@ -14,15 +12,12 @@ function record(vm: string, startedAt: number, endedAt: number): MigrationRecord
 const RECORDS = [record('<script>', 1_000_000, 1_005_000), record('vm-b', 2_000_000, 2_010_000)];
 const RUNNING = [{ id: 'vm-c@1', vm: 'vm-c', phase: 'precopy', source: { host: 'a', monitor: 'm' }, destination: null, startedAtMs: 3_000_000 } as ActiveMigration];
 let lastFilter: MigrationFilter | null = null;
-let server: Server;
 let base: string;
 
+let close: () => Promise<void>;
+
 beforeAll(async () => {
-  const app = createApp({
-    telemetryPath: '/metrics',
-    version: 'test',
-    logger: pino({ level: 'silent' }),
-    metricsContentType: 'text/plain; version=0.0.4; charset=utf-8',
+  ({ base, close } = await startTestApp({
     renderMetrics: async () => 'x_total 1\n',
     listMigrations: (f) => {
       lastFilter = f;
@@ -30,14 +25,10 @@ beforeAll(async () => {
     },
     getMigration: (id) => RECORDS.find((r) => r.id === id),
     activeMigrations: () => RUNNING,
-    isReady: () => true,
     describeSources: () => ['QMP: 2 monitors'],
-  });
-  server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }));
 });
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+afterAll(() => close());
 
 describe('HTTP server', () => {
   it('serves /metrics with the exposition content type', async () => {
