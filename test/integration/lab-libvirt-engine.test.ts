@@ -106,10 +106,12 @@ describe.runIf(requireEnvironment(missingTools('libvirtd', 'virtlogd', 'virsh', 
         expect(m.novaSeconds).toBeGreaterThan(m.durationSeconds as number);
         expect(m.blackoutSeconds).toBeNull();
       }
-      // Transferred grows with the stressed memory: about twice the 32 MiB step between them (it crosses in both phases).
+      // Transferred grows with the stressed memory. The 32 MiB between the steps crosses in the first pass, may be
+      // re-sent by a second pass, and crosses again in post-copy; under TCG the larger step's longer pre-copy also
+      // lets the rest of the guest dirty more (a CI run saw 3.6 times the step). Five times is a sanity bound.
       const [small, large] = report.measurements.map((m) => m.transferredBytes as number) as [number, number];
       expect(large - small, show(report.measurements)).toBeGreaterThan(32 * MiB);
-      expect(large - small, show(report.measurements)).toBeLessThan(3 * 32 * MiB);
+      expect(large - small, show(report.measurements)).toBeLessThan(5 * 32 * MiB);
 
       // Nothing left: namespaces, daemons, QEMUs, the run directory, the sysctl.
       const left = leftovers(lab.pid);
