@@ -12,6 +12,7 @@ import { createLogger, LOG_FORMATS, type LogFormat, type LogLevel } from './log.
 import { parseListenAddress } from './server/listen-address.js';
 import { readWebConfig } from './server/web-security.js';
 import { versionText } from './version.js';
+import { SCENARIO_NAMES, type ScenarioName } from './lab/scenarios/types.js';
 
 const EXIT_RUNTIME = 1;
 const EXIT_USAGE = 2;
@@ -103,7 +104,7 @@ export function buildProgram(): Command {
   program
     .command('lab')
     .description('the migration lab: real (or, with --engine sim, SIMULATED) hybrid migrations on this machine, watched by the exporter, reported beside the study\'s tables')
-    .addOption(new Option('--scenario <name>', 'what to run').choices(['stress-sweep', 'flavors', 'outage', 'demo']).default('stress-sweep'))
+    .addOption(new Option('--scenario <name>', 'what to run').choices([...SCENARIO_NAMES]).default('stress-sweep'))
     .addOption(
       new Option('--engine <engine>', 'qemu: network namespaces and real QEMU (root); libvirt: libvirt-driven migrations between two private libvirt daemons (root; stress-sweep, flavors, demo); sim: the SIMULATED model; auto: qemu where it can run, else sim')
         .choices(['qemu', 'libvirt', 'sim', 'auto'])
@@ -111,7 +112,7 @@ export function buildProgram(): Command {
     )
     .option('--bandwidth <rate>', 'rate of the migration link, in tc syntax', '1gbit')
     .option('--out <dir>', 'directory for the CSV and JSON results', 'lab-results')
-    .option('--count <n>', 'demo: stop after this many migrations (default: until Ctrl-C); outage: this many VMs, each on its own address, each migrated once (default 1)')
+    .option('--count <n>', 'demo: stop after this many migrations (default: until Ctrl-C); outage: this many VMs, each on its own address, each migrated once (default 1); outage-causes: this many runs of each cause (default 1)')
     .option('--steps <mib,...>', 'stress-sweep: stressed memory per step, MiB (default 64,128,192,256)')
     .option('--linger <seconds>', 'keep the exporter serving /metrics and /api/v1/migrations this long after the report (a last scrape by Prometheus); Ctrl-C ends it early, exit 0')
     .option('--cleanup', 'only remove what killed lab runs left (QEMU processes, namespaces, temp dirs), then exit')
@@ -145,7 +146,7 @@ export function buildProgram(): Command {
 }
 
 interface LabFlags {
-  scenario: 'stress-sweep' | 'flavors' | 'outage' | 'demo';
+  scenario: ScenarioName;
   engine: 'qemu' | 'libvirt' | 'sim' | 'auto';
   bandwidth: string;
   out: string;

@@ -132,6 +132,16 @@ const vm = z.strictObject({
   monitors: z
     .array(monitor, { error: (issue) => (issue.input === undefined || issue.input === null ? `${issue.input === null ? 'is empty' : 'missing'}: ${WRITE_MONITORS}` : undefined) })
     .min(1, 'a VM needs at least one monitor (one per host it runs on)'),
+  /** The VM's NIC as its hosts see it: the host-side device (a tap, the same name on every host, as nova's) and the guest's MAC. The frame watcher captures there on the destination. */
+  nic: z
+    .strictObject({
+      device: z.string().regex(/^[A-Za-z0-9_.:][A-Za-z0-9_.:-]{0,14}$/, 'a network device name (1-15 letters, digits, "_", ".", ":" or "-")'),
+      mac: z
+        .string()
+        .regex(/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/, 'a MAC address, e.g. 52:54:00:12:34:56')
+        .transform((m) => m.toLowerCase().replaceAll('-', ':')),
+    })
+    .optional(),
   /** The nova instance UUID: ties nova-compute log lines (`[instance: UUID]`) to this VM. */
   instance_uuid: z
     .string()
@@ -207,6 +217,15 @@ export const configSchema = z
         before: duration('0s', '10m').prefault('10s'),
         after: duration('0s', '10m').prefault('10s'),
         blackout_grace: duration('0s', '1m').prefault('1s'),
+      })
+      .prefault({}),
+    frames: z
+      .strictObject({
+        /** Capture the VM's frames on the destination while it migrates (tcpdump, needs CAP_NET_RAW there), for the outages' causes. */
+        enabled: z.boolean().default(true),
+        tcpdump_path: z.string().min(1).default('tcpdump'),
+        /** Frames per migration, after which the capture stops (tcpdump -c). */
+        max_frames: z.number().int().min(1).max(1_000_000).default(2000),
       })
       .prefault({}),
     libvirt: z
@@ -314,7 +333,7 @@ export interface VmConfig {
   monitors: MonitorConfig[];
   /** nova instance UUID (lower case), or null. */
   instanceUuid?: string | null;
-  /** A discovered domain's interfaces: the host-side device of each (the domain XML's target) and the guest's MAC. */
+  /** The VM's NICs: the host-side device of each (`nic` in the config, or a discovered domain XML's target) and the guest's MAC. */
   interfaces?: { device: string; mac: string | null }[];
 }
 
@@ -333,6 +352,7 @@ export interface Config {
     afterMs: number;
     blackoutGraceMs: number;
   };
+  frames: { enabled: boolean; tcpdumpPath: string; maxFrames: number };
   libvirt: {
     discover: 'auto' | 'on' | 'off';
     transport: 'rpc' | 'virsh';
@@ -400,6 +420,7 @@ export function toConfig(parsed: ParsedConfig): Config {
       afterMs: parsed.ping.after,
       blackoutGraceMs: parsed.ping.blackout_grace,
     },
+    frames: { enabled: parsed.frames.enabled, tcpdumpPath: parsed.frames.tcpdump_path, maxFrames: parsed.frames.max_frames },
     libvirt: {
       discover: parsed.libvirt.discover,
       transport: parsed.libvirt.transport,
@@ -444,6 +465,7 @@ export function toConfig(parsed: ParsedConfig): Config {
       labels: entry.labels,
       pingAddress: entry.ping_address ?? null,
       instanceUuid: entry.instance_uuid ?? null,
+      ...(entry.nic ? { interfaces: [{ device: entry.nic.device, mac: entry.nic.mac }] } : {}),
       monitors: entry.monitors.map((m) => {
         const endpoint = toEndpoint(m.qmp, virshPath);
         return { id: `${m.host}/${describeQmpEndpoint(endpoint)}`, host: m.host, endpoint };

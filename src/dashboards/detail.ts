@@ -68,6 +68,19 @@ export function detailDashboard(): dashboard.Dashboard {
         .tagKeys('phase')
         .step('1s'),
     )
+    .annotation(
+      // Each outage of the last migration at its start, named by its cause (the series' value is the start time).
+      new dashboard.AnnotationQueryBuilder()
+        .name('Outage causes')
+        .datasource(DATASOURCE)
+        .enable(true)
+        .iconColor('red')
+        .expr('max by (outage, cause) (livemig_last_migration_outage_start_timestamp_seconds{vm="$vm"}) * 1000')
+        .useValueForTime(true)
+        .titleFormat('{{outage}}: {{cause}}')
+        .tagKeys('outage,cause')
+        .step('10s'),
+    )
 
     .withRow(new dashboard.RowBuilder('Migration'))
     .withPanel(

@@ -6,7 +6,7 @@ import { errorMessage, LivemigError } from '../errors.js';
 import { runExporter } from '../exporter.js';
 import { createLogger, type LogLevel } from '../log.js';
 import type { ListenAddress } from '../server/listen-address.js';
-import { LAB_HOSTS, type LabEngine, type LabEngineKind, type LabOrchestrator } from './engine.js';
+import { LAB_HOSTS, type LabEngine, type LabEngineKind, type LabOrchestrator, type LabVmSpec } from './engine.js';
 import { labExporterConfig, type LabExporterPlan } from './exporter-config.js';
 import { LibvirtEngine } from './libvirt-engine.js';
 import { LibvirtOrchestrator } from './libvirt-orchestrator.js';
@@ -98,6 +98,9 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
   const engineKind = chooseEngine(options.engine, stderr);
   if (engineKind === 'libvirt' && scenario.needsQmpEngine) {
     throw new LivemigError('LME_FLAG_INVALID', ['--scenario', `${scenario.name} cannot run on engine libvirt: ${scenario.needsQmpEngine}; use --engine qemu or sim`]);
+  }
+  if (engineKind !== 'qemu' && scenario.needsQemuEngine) {
+    throw new LivemigError('LME_FLAG_INVALID', ['--scenario', `${scenario.name} cannot run on engine ${engineKind}: ${scenario.needsQemuEngine}; use --engine qemu (root, QEMU)`]);
   }
   const simulated = engineKind === 'sim';
   if (simulated) stderr.write(`${SIMULATED_BANNER}\n`);
@@ -258,12 +261,14 @@ export function exporterPlan(engine: LabEngine | LibvirtEngine, scenario: Scenar
   // libvirt's domains are found by the exporter itself (name, UUID and flavor from their XML); nothing pings them.
   if (engine.kind === 'libvirt') return { vms: [], hosts, libvirt: engine.readOnlySockets() };
   const ping = { ...(engine.pingNetns ? { pingNetns: engine.pingNetns } : {}), ...(engine.fpingPath ? { fpingPath: engine.fpingPath } : {}) };
+  const nic = (vm: LabVmSpec) => engine.nicOf?.(vm) ?? undefined;
   const vms = scenario.vms.map((vm) => ({
     name: vm.name,
     flavor: vm.flavor,
     labels: vm.labels,
     instanceUuid: vm.instanceUuid,
     ...(vm.pingAddress ? { pingAddress: vm.pingAddress } : {}),
+    ...(nic(vm) ? { nic: nic(vm) } : {}),
     monitors: LAB_HOSTS.map((host) => ({ host, socket: engine.observerSocket(vm.name, host) })),
   }));
   return { vms, hosts, ...ping };

@@ -33,6 +33,17 @@ export interface LabVmSpec {
   pingAddress?: string;
   /** Linux guest: arp_notify in the guest; the outage scenario turns it off. */
   arpNotify?: boolean;
+  /** Faults of this VM's migrations, over the engine's own (the outage-causes scenario's per-VM causes). */
+  faults?: LabVmFaults;
+}
+
+export interface LabVmFaults {
+  /** The destination's announce-rounds. */
+  announceRounds?: number;
+  /** A blackhole of the VM's address in the LAN, from this long after RESUME, for this long; null: none. */
+  postcopyBlackhole?: { delayMs: number; lengthMs: number } | null;
+  /** QEMU max-postcopy-bandwidth (bytes/s). */
+  postcopyBandwidth?: number;
 }
 
 /** A VM where it runs now, as a scenario holds it. */
@@ -101,6 +112,8 @@ export interface LabEngine extends LabEngineBase {
   startVm(spec: LabVmSpec, host: LabHostName, incoming: boolean): Promise<QmpVm>;
   /** `migrate` URI to a host (`tcp:ADDR:0`: the destination picks its port). */
   migrationUri(to: LabHostName, vm: string): string;
+  /** A VM's NIC as its hosts see it (the tap's name and the guest's MAC), for the frame watcher; null: it has none. */
+  nicOf?(spec: LabVmSpec): { device: string; mac: string } | null;
   /** Called before a migration (the outage scenario turns the destination's announcements off). */
   beforeMigrate?(destination: QmpVm): Promise<void>;
   /** Called when the destination resumes the guest in post-copy (the outage scenario's blackhole). */

@@ -18,6 +18,8 @@ export interface LabVmWatch {
   labels: Record<string, string>;
   instanceUuid: string;
   pingAddress?: string;
+  /** The VM's tap and MAC: the frame watcher captures there on the destination. */
+  nic?: { device: string; mac: string };
   /** One per host the VM may run on: the exporter's own monitor socket there. */
   monitors: { host: string; socket: string }[];
 }
@@ -87,6 +89,7 @@ export function labExporterConfig(plan: LabExporterPlan, supported: Set<string> 
       labels: vm.labels,
       ...(withUuid ? { instance_uuid: vm.instanceUuid } : {}),
       ...(vm.pingAddress ? { ping_address: vm.pingAddress } : {}),
+      ...(vm.nic ? { nic: vm.nic } : {}),
       monitors: vm.monitors.map((m) => ({ host: m.host, qmp: { unix: m.socket } })),
     })),
   };

@@ -118,7 +118,9 @@ export class MigrationDriver {
     await this.source.session.execute('migrate-set-capabilities', { capabilities });
     await this.source.session.execute('migrate-set-parameters', parameters);
     if (this.destination) {
-      await this.destination.session.execute('migrate-set-capabilities', { capabilities });
+      // The destination counts the time its vCPUs wait for post-copy pages (query-migrate postcopy-blocktime).
+      const blocktime = { capability: 'postcopy-blocktime', state: this.plan.mode !== 'precopy' };
+      await this.destination.session.execute('migrate-set-capabilities', { capabilities: [...capabilities, blocktime] });
       await this.destination.session.execute('migrate-incoming', { uri: this.plan.uri });
       this.uri = withListeningPort(this.plan.uri, await this.destination.query());
     }

@@ -73,7 +73,7 @@ export class Orchestrator implements LabOrchestrator {
           mode: 'hybrid',
           uri: engine.migrationUri(to, spec.name),
           maxBandwidth: this.options.maxBandwidth,
-          maxPostcopyBandwidth: this.options.maxPostcopyBandwidth ?? this.options.maxBandwidth,
+          maxPostcopyBandwidth: spec.faults?.postcopyBandwidth ?? this.options.maxPostcopyBandwidth ?? this.options.maxBandwidth,
           // nova starts at the first of its downtime steps (and logs it, below).
           downtimeLimitMs: FIRST_DOWNTIME_STEP_MS,
         },

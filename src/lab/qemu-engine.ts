@@ -8,7 +8,7 @@ import { labHostsIn, type LabEngine, type LabHostInfo, type LabHostName, type La
 import { runTool } from './exec.js';
 import { buildDirtyGuest } from './guest/build.js';
 import { buildLinuxGuest, type LinuxGuestImage } from './guest/linux.js';
-import { linuxVmQemuOptions } from './linux-vm.js';
+import { linuxVmQemuOptions, macForAddress } from './linux-vm.js';
 import { LabNetwork } from './netns.js';
 import { startQemu, type QemuHandle, type QemuOptions } from './qemu.js';
 import { recordPid, type RunDir } from './run-dir.js';
@@ -149,12 +149,18 @@ export class QemuEngine implements LabEngine {
     return `tcp:${this.network.migrationAddress(to)}:0`;
   }
 
+  nicOf(spec: LabVmSpec): { device: string; mac: string } | null {
+    return spec.guest === 'linux' && spec.pingAddress ? { device: this.network.layout.tap, mac: macForAddress(spec.pingAddress) } : null;
+  }
+
   async beforeMigrate(destination: QmpVm): Promise<void> {
-    if (this.options.announceRounds !== undefined) await setAnnounceRounds(destination.qmp, this.options.announceRounds);
+    const rounds = destination.spec.faults?.announceRounds ?? this.options.announceRounds;
+    if (rounds !== undefined) await setAnnounceRounds(destination.qmp, rounds);
   }
 
   async duringPostcopy(destination: QmpVm): Promise<void> {
-    const blackhole = this.options.postcopyBlackhole;
+    const faults = destination.spec.faults;
+    const blackhole = faults && 'postcopyBlackhole' in faults ? faults.postcopyBlackhole : this.options.postcopyBlackhole;
     const address = destination.spec.pingAddress;
     if (!blackhole || !address) return;
     const lan = this.network.namespaces.lan;

@@ -134,6 +134,24 @@ export const METRICS = {
     type: 'gauge',
     labels: ['vm'],
   }),
+  postcopyOutagesByCause: def({
+    name: `${NS}_migration_postcopy_outages_total`,
+    help: 'Post-copy outages by cause (not-announced, announced-network-slow, guest-stalled, unknown), from ping, the destination\'s frames and postcopy-blocktime; counted once a record\'s ping figures are in.',
+    type: 'counter',
+    labels: ['cause'],
+  }),
+  switchoverBlackoutsByCause: def({
+    name: `${NS}_migration_switchover_blackouts_total`,
+    help: 'Switch-over blackouts by cause (switch-over: it ended once the destination announced the VM; or a post-copy outage cause), counted once a record\'s ping figures are in.',
+    type: 'counter',
+    labels: ['cause'],
+  }),
+  currentOutageCause: def({
+    name: `${NS}_migration_current_postcopy_outage_cause`,
+    help: 'Provisional cause of the post-copy outage under way (1), from the destination\'s frames so far; absent when the VM is not in a post-copy outage. The record names the final cause.',
+    type: 'gauge',
+    labels: ['vm', 'cause'],
+  }),
   migrationPhase: def({
     name: `${NS}_migration_phase`,
     help: 'Phase of the migration running now, as a state set per migrating VM; absent when the VM is not migrating.',
@@ -193,6 +211,12 @@ export const METRICS = {
     help: "Total guest-visible outage during the post-copy phase of the VM's last migration, from ping.",
     type: 'gauge',
     labels: ['vm'],
+  }),
+  lastOutageStart: def({
+    name: `${NS}_last_migration_outage_start_timestamp_seconds`,
+    help: "Start of each outage of the VM's last migration (outage: blackout, postcopy-1..10), with its cause: the detail dashboard's annotations.",
+    type: 'gauge',
+    labels: ['vm', 'outage', 'cause'],
   }),
   vmInfo: def({
     name: `${NS}_vm_info`,

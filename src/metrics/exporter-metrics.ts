@@ -5,8 +5,8 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
-import type { MigrationRecord } from '../records/record.js';
-import { MIGRATION_MODES } from '../records/record.js';
+import type { MigrationRecord, OutageFigure } from '../records/record.js';
+import { MIGRATION_MODES, OUTAGE_CAUSES } from '../records/record.js';
 import type { MonitorState } from '../sources/qmp/source.js';
 import { REVISION, VERSION } from '../version.js';
 import type { SourceErrorReason } from '../errors.js';
@@ -23,6 +23,8 @@ export interface ActiveMigrationView {
   startedAtMs: number;
   /** Current ping outage (s) while the VM is in post-copy; undefined otherwise or without ping. */
   postcopyOutageSeconds?: number;
+  /** Provisional cause of that outage (the frame watcher), while it lasts. */
+  postcopyOutageCause?: string;
 }
 
 export interface VmView {
@@ -69,6 +71,8 @@ export class ExporterMetrics {
   private readonly qemuDowntime: Histogram<'result' | 'mode' | 'flavor'>;
   private readonly blackout: Histogram<'result' | 'mode' | 'flavor'>;
   private readonly postcopyOutage: Histogram<'result' | 'mode' | 'flavor'>;
+  private readonly postcopyOutageCauses: Counter<'cause'>;
+  private readonly blackoutCauses: Counter<'cause'>;
   private readonly sourceErrors: Counter<'source' | 'host' | 'reason'>;
   private readonly seriesRefused: Counter<'kind'>;
   private readonly stateFileWrites: Counter<'result'>;
@@ -90,6 +94,12 @@ export class ExporterMetrics {
     this.qemuDowntime = new Histogram({ ...spec(m.migrationQemuDowntime), buckets: [...m.migrationQemuDowntime.buckets], registers: [r] });
     this.blackout = new Histogram({ ...spec(m.migrationBlackout), buckets: [...m.migrationBlackout.buckets], registers: [r] });
     this.postcopyOutage = new Histogram({ ...spec(m.migrationPostcopyOutage), buckets: [...m.migrationPostcopyOutage.buckets], registers: [r] });
+    this.postcopyOutageCauses = new Counter({ ...spec(m.postcopyOutagesByCause), registers: [r] });
+    this.blackoutCauses = new Counter({ ...spec(m.switchoverBlackoutsByCause), registers: [r] });
+    for (const cause of OUTAGE_CAUSES) {
+      if (cause !== 'switch-over') this.postcopyOutageCauses.inc({ cause }, 0);
+      this.blackoutCauses.inc({ cause }, 0);
+    }
     this.sourceErrors = new Counter({ ...spec(m.sourceErrors), registers: [r] });
     this.seriesRefused = new Counter({ ...spec(m.seriesRefused), registers: [r] });
     for (const kind of ['vm', 'interface']) this.seriesRefused.inc({ kind }, 0);
@@ -123,6 +133,9 @@ export class ExporterMetrics {
     const labels = { result: record.result, mode: record.mode, flavor: record.labels.flavor ?? '' };
     this.blackout.observe(labels, record.ping.switchoverBlackout?.seconds ?? 0);
     if (record.postcopyAt) this.postcopyOutage.observe(labels, record.ping.postcopyOutageTotalSeconds);
+    const blackoutCause = record.ping.switchoverBlackout?.cause;
+    if (blackoutCause) this.blackoutCauses.inc({ cause: blackoutCause.cause });
+    for (const outage of record.ping.postcopyOutages) if (outage.cause) this.postcopyOutageCauses.inc({ cause: outage.cause.cause });
   }
 
   recordClosed(record: MigrationRecord): void {
@@ -314,6 +327,12 @@ export class ExporterMetrics {
         if (a.postcopyOutageSeconds !== undefined) w.sample(seriesPrefix(m.currentPostcopyOutage.name, [['vm', a.vm]]), a.postcopyOutageSeconds);
       }
     });
+    steps.push(() => {
+      w.family(m.currentOutageCause);
+      for (const a of active) {
+        if (a.postcopyOutageCause !== undefined) w.sample(seriesPrefix(m.currentOutageCause.name, [['vm', a.vm], ['cause', a.postcopyOutageCause]]), 1);
+      }
+    });
 
     steps.push(() => {
       w.family(m.lastInfo);
@@ -347,6 +366,14 @@ export class ExporterMetrics {
       });
     }
     steps.push(() => {
+      w.family(m.lastOutageStart);
+      for (const r of last) {
+        for (const [outage, figure] of outagesOf(r)) {
+          if (figure.cause) w.sample(seriesPrefix(m.lastOutageStart.name, [['vm', r.vm], ['outage', outage], ['cause', figure.cause.cause]]), figure.startAt / 1000);
+        }
+      }
+    });
+    steps.push(() => {
       w.family(m.lastTransferred);
       for (const r of last) {
         const prefix = seriesPrefix(m.lastTransferred.name, [['vm', r.vm]]);
@@ -369,6 +396,15 @@ export class ExporterMetrics {
     }
     return [...newest.values()];
   }
+}
+
+/** The annotations' outages of a record: its blackout and its first MAX_ANNOTATED_OUTAGES post-copy outages (a bounded label set). */
+const MAX_ANNOTATED_OUTAGES = 10;
+function outagesOf(r: MigrationRecord): [string, OutageFigure][] {
+  if (!r.ping) return [];
+  const list: [string, OutageFigure][] = r.ping.switchoverBlackout ? [['blackout', r.ping.switchoverBlackout]] : [];
+  r.ping.postcopyOutages.slice(0, MAX_ANNOTATED_OUTAGES).forEach((o, i) => list.push([`postcopy-${i + 1}`, o]));
+  return list;
 }
 
 function prefixKey(vm: string, host: string): string {

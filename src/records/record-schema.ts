@@ -1,11 +1,37 @@
 /** The shape of a MigrationRecord, checked when records are read back from the state file. */
 import { z } from 'zod';
-import { MIGRATION_MODES, type MigrationRecord } from './record.js';
+import { FRAME_KINDS, MIGRATION_MODES, OUTAGE_CAUSES, type MigrationRecord } from './record.js';
 import { MIGRATION_RESULTS } from '../qemu/status.js';
 
 const figure = z.object({ value: z.number(), evidence: z.string() });
 const endpoint = z.object({ host: z.string(), monitor: z.string() });
-const outage = z.object({ startAt: z.number(), endAt: z.number().nullable(), seconds: z.number(), lostProbes: z.number() });
+const cause = z.object({
+  cause: z.enum(OUTAGE_CAUSES),
+  reason: z.string(),
+  announcementAfterResumeMs: z.number().nullable(),
+  announcementRounds: z.number(),
+  firstFrameAt: z.number().nullable(),
+  firstFrameKind: z.enum(FRAME_KINDS).nullable(),
+  secondsAfterFirstFrame: z.number().nullable(),
+  postcopyBlocktimeMs: z.number().nullable(),
+  rttRise: z.number().nullable(),
+  evidence: z.string(),
+});
+const outage = z.object({ startAt: z.number(), endAt: z.number().nullable(), seconds: z.number(), lostProbes: z.number(), cause: cause.optional() });
+const frames = z.object({
+  host: z.string(),
+  device: z.string(),
+  mac: z.string(),
+  startedAt: z.number(),
+  stoppedAt: z.number().nullable(),
+  announcements: z.array(z.object({ at: z.number(), kind: z.enum(['rarp', 'garp']) })),
+  announcementRounds: z.number(),
+  firstGuestFrameAt: z.number().nullable(),
+  framesSeen: z.number(),
+  truncated: z.boolean(),
+  error: z.string().nullable(),
+  evidence: z.string(),
+});
 const phase = z.object({
   sent: z.number(),
   lost: z.number(),
@@ -96,6 +122,7 @@ export const migrationRecordSchema: z.ZodType<MigrationRecord> = z.object({
     postcopyRequests: figure.nullable(),
     passes: figure.nullable(),
     passesBeforePostcopy: figure.nullable(),
+    postcopyBlocktimeMs: figure.nullable().optional(),
     errorDesc: z.string().nullable(),
   }),
   statuses: z.array(z.object({ status: z.string(), at: z.number(), side: z.enum(['source', 'destination']) })),
@@ -103,4 +130,5 @@ export const migrationRecordSchema: z.ZodType<MigrationRecord> = z.object({
   ping: ping.nullable().optional(),
   nova: novaFiguresSchema.nullable().optional(),
   interfaces: interfaceFigures.nullable().optional(),
+  frames: frames.nullable().optional(),
 });

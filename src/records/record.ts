@@ -1,6 +1,7 @@
 /** The per-migration record: what the tracker closes each migration into, and what the API serves. */
 import type { RamStats } from '../qemu/types.js';
 import type { MigrationPhase, MigrationResult } from '../qemu/status.js';
+import type { FrameFigures, FrameKind } from '../sources/frames/types.js';
 
 /**
  * pre-copy only; post-copy from the first pass; hybrid = at least one full pre-copy pass, then
@@ -65,6 +66,8 @@ export interface MigrationRecord {
     passes: Figure | null;
     /** Passes completed before the switch to post-copy. */
     passesBeforePostcopy: Figure | null;
+    /** The destination's postcopy-blocktime: ms its vCPUs were blocked on post-copy page faults (needs the postcopy-blocktime capability there). */
+    postcopyBlocktimeMs?: Figure | null;
     errorDesc: string | null;
   };
   /** Every QEMU status seen, in order, with its wall time. */
@@ -87,10 +90,15 @@ export interface MigrationRecord {
    * hosts' interface counters (absent: no interfaces watched on either host).
    */
   interfaces?: InterfaceFigures | null;
+  /**
+   * Frames from the VM's MAC on the destination's VM-facing device while it migrated (absent:
+   * no frame capture for the VM: no device or MAC known, or frames.enabled false).
+   */
+  frames?: FrameFigures | null;
 }
 
 /** What an enricher merges into a closed record: its own section, and the switch to post-copy where only it could tell. */
-export type RecordSection = Partial<Pick<MigrationRecord, 'ping' | 'interfaces' | 'nova' | 'postcopyAt'>>;
+export type RecordSection = Partial<Pick<MigrationRecord, 'ping' | 'interfaces' | 'nova' | 'frames' | 'postcopyAt'>>;
 
 /** Interface byte counters charged to one migration; each figure's evidence names host, interfaces and reads. */
 export interface InterfaceFigures {
@@ -168,7 +176,45 @@ export interface OutageFigure {
   endAt: number | null;
   seconds: number;
   lostProbes: number;
+  /** Why the guest was unreachable (absent in records made before causes were named). */
+  cause?: OutageCauseFigures;
 }
+
+/**
+ * Why a VM was unreachable (docs/outage-causes.md):
+ * - not-announced: nothing from the VM's MAC on the destination's device (no announcement, no
+ *   frame of the guest's) before the outage ended, or until the guest itself spoke;
+ * - announced-network-slow: frames were seen at T, yet the outage ran on after T;
+ * - guest-stalled: the guest was blocked on post-copy page faults (postcopy-blocktime), and
+ *   its answers came late rather than not at all;
+ * - switch-over: a switch-over blackout that ended as soon as the destination announced the VM
+ *   (the pause itself; blackouts only);
+ * - unknown: none of these fit; the reason says why each was ruled out.
+ */
+export const OUTAGE_CAUSES = ['not-announced', 'announced-network-slow', 'guest-stalled', 'switch-over', 'unknown'] as const;
+export type OutageCause = (typeof OUTAGE_CAUSES)[number];
+
+export interface OutageCauseFigures {
+  cause: OutageCause;
+  /** Why this cause, and why the others were ruled out, in words. */
+  reason: string;
+  /** ms from the destination's RESUME to the first announcement (RARP or gratuitous ARP) seen; null: none seen. */
+  announcementAfterResumeMs: number | null;
+  /** Announcement rounds seen on the destination's device from RESUME to the outage's end. */
+  announcementRounds: number;
+  /** The first frame from the VM's MAC on the destination's device after RESUME (wall ms), and its kind. */
+  firstFrameAt: number | null;
+  firstFrameKind: FrameKind | null;
+  /** Seconds the outage ran on after the first frame (the whole outage when the frame came before it); null: no frame. */
+  secondsAfterFirstFrame: number | null;
+  /** Destination's postcopy-blocktime (ms) for the migration, when reported. */
+  postcopyBlocktimeMs: number | null;
+  /** Mean RTT of the probes answered next to the outage over the pre-copy mean; null: not enough probes. */
+  rttRise: number | null;
+  evidence: Evidence;
+}
+
+export { FRAME_KINDS, type FrameFigures, type FrameKind } from '../sources/frames/types.js';
 
 export interface PhaseProbeStats {
   sent: number;

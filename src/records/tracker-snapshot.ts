@@ -126,6 +126,8 @@ const openMigration = z.object({
   outcome: outcome.nullable(),
   finalReply: z.boolean(),
   destinationOutcome: outcome.nullable(),
+  /** The destination's postcopy-blocktime (ms) from its newest reply that had one. */
+  destinationBlocktimeMs: z.number().nullable().default(null),
   pausedSince: z.number().nullable(),
   deadline: z.object({ kind: z.enum(DEADLINE_KINDS), at: z.number() }).nullable(),
   /** Newest wall time of any report about this migration. */

@@ -14,6 +14,7 @@ export function metricsInputs(parts: { signals: Signals; hosts: HostRegistry; tr
     health: () => [...signals.health(), ...hosts.health()],
     activeMigrations: () => {
       const outages = signals.views.currentOutages();
+      const causes = signals.views.outageCauses();
       return tracker.activeMigrations().map((m) => {
         const outage = isPostcopyOutagePhase(m.phase) ? outages.get(m.vm) : undefined;
         return {
@@ -23,6 +24,7 @@ export function metricsInputs(parts: { signals: Signals; hosts: HostRegistry; tr
           destinationHost: m.destination?.host ?? null,
           startedAtMs: m.startedAtMs,
           ...(outage !== undefined ? { postcopyOutageSeconds: outage } : {}),
+          ...(outage && causes.has(m.vm) ? { postcopyOutageCause: causes.get(m.vm) } : {}),
         };
       });
     },

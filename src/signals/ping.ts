@@ -7,7 +7,7 @@ import type { PingTarget } from '../sources/ping/types.js';
 import { localHostName } from './local-host-name.js';
 import type { SignalFactory } from './signal.js';
 
-export const pingSignal: SignalFactory = ({ config, logger, clock, vms, enrichment, metrics }) => {
+export const pingSignal: SignalFactory = ({ config, logger, clock, vms, store, enrichment, metrics }) => {
   const { ping: options } = config;
   const host = localHostName(config);
   const enricher = new PingEnricher({
@@ -19,6 +19,8 @@ export const pingSignal: SignalFactory = ({ config, logger, clock, vms, enrichme
     settleMs: options.timeoutMs + Math.max(1000, 2 * options.periodMs),
     targetOf: (vm) => vms.named(vm)?.pingAddress ?? null,
     patch: enrichment.patch,
+    // The record as stored now: the frame watcher's section is patched in at the close.
+    latest: (id) => store.get(id),
   });
   enrichment.add(enricher);
   const ping = new PingSource({

@@ -3,6 +3,7 @@
  * list): a signal is a factory in its own file here, and adding one is a line below; startup
  * loops over the list and never names a signal.
  */
+import { framesSignal } from './frames.js';
 import { libvirtSignal } from './libvirt.js';
 import { libvirtVirshSignal } from './libvirt-virsh.js';
 import { logsSignal } from './logs.js';
@@ -11,4 +12,4 @@ import { pingSignal } from './ping.js';
 import { qmpSignal } from './qmp.js';
 import type { SignalFactory } from './signal.js';
 
-export const SIGNALS: readonly SignalFactory[] = [qmpSignal, pingSignal, libvirtSignal, libvirtVirshSignal, logsSignal, netdevSignal];
+export const SIGNALS: readonly SignalFactory[] = [qmpSignal, pingSignal, framesSignal, libvirtSignal, libvirtVirshSignal, logsSignal, netdevSignal];

@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { ExporterMetrics, SourceHealth } from '../metrics/exporter-metrics.js';
 import type { PingTargetView } from '../metrics/ping-metrics.js';
 import type { StateSections } from '../records/persistence.js';
+import type { OutageCause } from '../records/record.js';
 import type { MigrationStore } from '../records/store.js';
 import type { MonitorState } from '../sources/qmp/source.js';
 import type { MigrationTracker } from '../tracker/tracker.js';
@@ -42,6 +43,8 @@ export interface ScrapeViews {
   pingTargets(): Iterable<PingTargetView>;
   /** Current ping outage in seconds per pinged VM. */
   currentOutages(): Map<string, number>;
+  /** Provisional cause of the post-copy outage under way, per VM (the frame watcher). */
+  outageCauses(): Map<string, OutageCause>;
 }
 
 export interface SignalContext {

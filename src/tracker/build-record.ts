@@ -67,6 +67,7 @@ export function buildRecord(vm: string, labels: Record<string, string>, m: OpenM
       postcopyRequests: ramFigure('postcopy-requests'),
       passes: passes(m, ramFigure('dirty-sync-count')),
       passesBeforePostcopy,
+      postcopyBlocktimeMs: m.destinationBlocktimeMs === null ? null : { value: m.destinationBlocktimeMs, evidence: 'qmp:destination query-migrate postcopy-blocktime' },
       errorDesc: final?.errorDesc ?? closing.errorDesc,
     },
     statuses: [...m.marks].sort((a, b) => a.at - b.at).map(({ status, at, side }) => ({ status, at, side })),

@@ -367,6 +367,7 @@ export class VmMachine {
       m.resumedVia = 'poll';
     }
     if (side === 'source' && r.info) this.noteSourceReply(m, r.info, r.at);
+    if (side === 'destination' && r.info?.postcopyBlocktimeMs !== undefined) m.destinationBlocktimeMs = r.info.postcopyBlocktimeMs;
     if (side === 'source' && stage !== null) m.pausedSince = status === 'postcopy-paused' ? (m.pausedSince ?? r.at) : null;
 
     const result = terminalResult(status);
@@ -509,6 +510,7 @@ export class VmMachine {
       outcome: null,
       finalReply: false,
       destinationOutcome: null,
+      destinationBlocktimeMs: null,
       pausedSince: null,
       deadline: null,
       lastWall: pending.start.at,

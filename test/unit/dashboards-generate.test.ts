@@ -176,7 +176,7 @@ describe('queries and variable substitution', () => {
   it('finds panel, variable and annotation queries', () => {
     const qs = dashboardQueries(dashboards()['livemig-detail.json'] as object);
     expect(qs.filter((q) => q.kind === 'variable').map((q) => q.where)).toEqual(['variable vm', 'variable host']);
-    expect(qs.filter((q) => q.kind === 'annotation')).toHaveLength(1);
+    expect(qs.filter((q) => q.kind === 'annotation').map((q) => q.where)).toEqual(['annotation "Migration phases"', 'annotation "Outage causes"']);
     expect(qs.filter((q) => q.kind === 'panel').length).toBeGreaterThan(10);
   });
 

@@ -24,7 +24,7 @@ function hybrid(): MigrationRecord {
 describe('pingFigures', () => {
   it('a short blackout at the switch-over, nothing lost in pre-copy (the study with announcements)', () => {
     const f = pingFigures(hybrid(), '10.0.0.5', probes(-10_000, 14_000, (t) => t >= 3000 && t < 3200), OPTIONS);
-    expect(f.switchoverBlackout).toEqual({ startAt: T0 + 3000, endAt: T0 + 3200, seconds: 0.2, lostProbes: 2 });
+    expect(f.switchoverBlackout).toMatchObject({ startAt: T0 + 3000, endAt: T0 + 3200, seconds: 0.2, lostProbes: 2, cause: { cause: 'unknown' } });
     expect(f.postcopyOutages).toEqual([]);
     expect(f.postcopyOutageTotalSeconds).toBe(0);
     expect(f.phases.before).toMatchObject({ sent: 100, lost: 0, rttMeanMs: 0.5 });
@@ -38,7 +38,7 @@ describe('pingFigures', () => {
     expect(f.switchoverBlackout?.startAt).toBe(T0 + 3000);
     expect(f.switchoverBlackout?.endAt).toBe(T0 + 4020);
     expect(f.switchoverBlackout?.lostProbes).toBe(11);
-    expect(f.postcopyOutages).toEqual([{ startAt: T0 + 4020, endAt: T0 + 8000, seconds: 3.98, lostProbes: 39 }]);
+    expect(f.postcopyOutages).toMatchObject([{ startAt: T0 + 4020, endAt: T0 + 8000, seconds: 3.98, lostProbes: 39 }]);
     expect(f.postcopyOutageLongestSeconds).toBe(3.98);
     expect(f.phases.after).toMatchObject({ sent: 100, lost: 40 });
   });
@@ -46,7 +46,22 @@ describe('pingFigures', () => {
   it('an outage that begins during post-copy counts as a post-copy outage', () => {
     const f = pingFigures(hybrid(), 'a', probes(-1000, 6000, (t) => t >= 3500 && t < 3800), OPTIONS);
     expect(f.switchoverBlackout).toBeNull();
-    expect(f.postcopyOutages).toEqual([{ startAt: T0 + 3500, endAt: T0 + 3800, seconds: 0.3, lostProbes: 3 }]);
+    expect(f.postcopyOutages).toMatchObject([{ startAt: T0 + 3500, endAt: T0 + 3800, seconds: 0.3, lostProbes: 3 }]);
+  });
+
+  it('names each outage\'s cause from the record\'s frames: announced at RESUME, the blackout is the switch-over; dark on after it, the network was slow', () => {
+    const frames = {
+      host: 'dst', device: 'tap0', mac: '52:54:00:00:00:05', startedAt: T0, stoppedAt: T0 + 4000,
+      announcements: [{ at: T0 + 3070, kind: 'rarp' as const }, { at: T0 + 3170, kind: 'rarp' as const }],
+      announcementRounds: 2, firstGuestFrameAt: T0 + 3100, framesSeen: 20, truncated: false, error: null, evidence: 'tcpdump',
+    };
+    const short = pingFigures({ ...hybrid(), frames }, 'a', probes(-1000, 6000, (t) => t >= 3000 && t < 3200), OPTIONS);
+    expect(short.switchoverBlackout?.cause).toMatchObject({ cause: 'switch-over', announcementAfterResumeMs: 50, announcementRounds: 2, firstFrameKind: 'rarp' });
+    const long = pingFigures({ ...hybrid(), frames }, 'a', probes(-1000, 9000, (t) => t >= 3000 && t < 7000), OPTIONS);
+    expect(long.switchoverBlackout?.cause?.cause).toBe('announced-network-slow');
+    expect(long.postcopyOutages.map((o) => o.cause?.cause)).toEqual(['announced-network-slow']);
+    const silent = pingFigures({ ...hybrid(), frames: { ...frames, announcements: [], firstGuestFrameAt: T0 + 6950 } }, 'a', probes(-1000, 9000, (t) => t >= 3000 && t < 7000), OPTIONS);
+    expect(silent.postcopyOutages.map((o) => o.cause?.cause)).toEqual(['not-announced']);
   });
 
   it('a pre-copy migration: the blackout is at its stop, there is no post-copy phase', () => {

@@ -62,6 +62,8 @@ describe('MigrationTracker on the QEMU 7.2 hybrid samples', () => {
       postcopyRequests: { value: 38, evidence: 'qmp:source query-migrate ram.postcopy-requests' },
       passes: { value: 3, evidence: 'qmp:source query-migrate ram.dirty-sync-count' },
       passesBeforePostcopy: { value: 2, evidence: 'qmp:source event MIGRATION_PASS (highest before the switch-over)' },
+      // The samples' destination had no postcopy-blocktime capability.
+      postcopyBlocktimeMs: null,
       errorDesc: null,
     });
     expect(r.statuses.map((s) => `${s.side}:${s.status}`)).toEqual([

@@ -18,6 +18,8 @@ export interface PingEnricherOptions extends PingFigureOptions {
   /** The ping target of a VM, or null when it has none. */
   targetOf(vm: string): string | null;
   patch: PatchRecord;
+  /** The stored record now, with the sections patched in since it closed (frames). */
+  latest?(id: string): MigrationRecord | undefined;
 }
 
 /** A VM that never stops migrating must not grow without bound: 1 h of probes at 10 ms. */
@@ -55,7 +57,8 @@ export class PingEnricher implements Enricher {
   tick(): void {
     for (const { record, target } of this.pending.take(this.options.clock.wallMs())) {
       const probes = this.probes.get(record.vm) ?? [];
-      this.options.patch(record.id, { ping: pingFigures(record, target, probes, this.options) });
+      const latest = this.options.latest?.(record.id) ?? record;
+      this.options.patch(record.id, { ping: pingFigures(latest, target, probes, this.options) });
     }
   }
 

@@ -12,7 +12,10 @@
  *   post-copy, and after (`afterMs` from the end).
  */
 import { findOutages, outageAt, statsByWindow, type Outage, type Probe, type WindowStats } from './outages.js';
+import { outageCause, rttRiseNear } from './outage-causes.js';
 import type { MigrationRecord, OutageFigure, PhaseProbeStats, PingFigures } from '../../records/record.js';
+
+const RTT_RISE_WINDOW_MS = 1000;
 
 export interface PingFigureOptions {
   periodMs: number;
@@ -63,6 +66,21 @@ export function pingFigures(record: MigrationRecord, target: string, probes: rea
     { startMs: end, endMs: end + options.afterMs },
   ];
   const [before, precopy, postcopy, after] = statsByWindow(probes, windows).map(phaseStats) as [PhaseProbeStats, PhaseProbeStats, PhaseProbeStats, PhaseProbeStats];
+  // Probes next to an outage: a second either side, against the pre-copy RTT (the guest before any page fault).
+  const caused = (o: OutageFigure, isBlackout: boolean): OutageFigure => ({
+    ...o,
+    cause: outageCause({
+      outage: o,
+      blackout: isBlackout,
+      resumedAt: record.resumedAt?.value ?? null,
+      periodMs: options.periodMs,
+      frames: record.frames ?? null,
+      postcopyBlocktimeMs: record.qemu.postcopyBlocktimeMs?.value ?? null,
+      rttRise: rttRiseNear(probes, o, precopy.rttMeanMs ?? before.rttMeanMs, RTT_RISE_WINDOW_MS),
+    }),
+  });
+  if (blackout) blackout = caused(blackout, true);
+  postcopyOutages.splice(0, postcopyOutages.length, ...postcopyOutages.map((o) => caused(o, false)));
   const seconds = postcopyOutages.map((o) => o.seconds);
   return {
     target,

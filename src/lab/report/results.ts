@@ -31,6 +31,9 @@ export interface LabMeasurement {
   novaResult: string | null;
   durationEvidence: string | null;
   transferredEvidence: string | null;
+  /** The causes the record named: the switch-over blackout's, and each post-copy outage's (with its seconds). */
+  blackoutCause?: string | null;
+  postcopyOutageCauses?: { cause: string; seconds: number }[];
 }
 
 export interface ScenarioReport {

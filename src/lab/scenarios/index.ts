@@ -1,6 +1,7 @@
 import { demo } from './demo.js';
 import { flavors } from './flavors.js';
 import { outage } from './outage.js';
+import { outageCauses } from './outage-causes.js';
 import { stressSweep } from './stress-sweep.js';
 import type { Scenario, ScenarioName } from './types.js';
 
@@ -12,6 +13,8 @@ export function scenario(name: ScenarioName, options: { count?: number; steps?: 
       return flavors();
     case 'outage':
       return outage(options.count);
+    case 'outage-causes':
+      return outageCauses(options.count);
     case 'demo':
       return demo(options.count);
   }

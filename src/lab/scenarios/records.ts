@@ -90,5 +90,11 @@ export function toMeasurement(record: MigrationRecord, spec: LabVmSpec, step: st
     novaResult: nova?.result ?? null,
     durationEvidence: record.durationSeconds?.evidence ?? null,
     transferredEvidence: record.bytes.transferred?.evidence ?? null,
+    ...(record.ping
+      ? {
+          blackoutCause: record.ping.switchoverBlackout?.cause?.cause ?? null,
+          postcopyOutageCauses: record.ping.postcopyOutages.map((o) => ({ cause: o.cause?.cause ?? 'none', seconds: o.seconds })),
+        }
+      : {}),
   };
 }

@@ -2,7 +2,7 @@ import type { LabEngineBase, LabOrchestrator, LabVmSpec } from '../engine.js';
 import type { LabMeasurement } from '../report/results.js';
 import type { ExporterRecords } from './records.js';
 
-export const SCENARIO_NAMES = ['stress-sweep', 'flavors', 'outage', 'demo'] as const;
+export const SCENARIO_NAMES = ['stress-sweep', 'flavors', 'outage', 'outage-causes', 'demo'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export interface ScenarioContext {
@@ -36,6 +36,8 @@ export interface Scenario {
   postcopyBandwidth?: number;
   /** Why it needs a QMP engine (qemu or sim), when it does: the libvirt engine refuses it with this reason. */
   needsQmpEngine?: string;
+  /** Why it needs real QEMU on the lab's network (its frames, its page faults), when it does: other engines refuse it with this reason. */
+  needsQemuEngine?: string;
   run(ctx: ScenarioContext): Promise<LabMeasurement[]>;
   notes: string[];
 }

@@ -1,0 +1,156 @@
+/**
+ * Why a VM was unreachable, per outage: from its probes, what the destination's frame capture
+ * saw from the VM's MAC after RESUME, and the destination's postcopy-blocktime. Pure.
+ *
+ * The rules, in order (docs/outage-causes.md):
+ * 1. not-announced: nothing from the MAC on the destination's device between RESUME and the
+ *    outage's end; or no announcement, and the outage ended as soon as the guest spoke.
+ * 2. guest-stalled: the guest was blocked on post-copy page faults for at least half the outage
+ *    (postcopy-blocktime), and the probes answered next to it came late (RTT at least
+ *    STALL_RTT_RISE times the pre-copy mean); without a blocktime figure, a rise of
+ *    STALL_RTT_RISE_ALONE times is taken alone, and the reason says so.
+ * 3. switch-over (blackouts only): it ended within the tolerance of the first frame.
+ * 4. announced-network-slow: a frame came at T, and the outage ran on for more than the
+ *    tolerance after T (or after its own start, when T came before it).
+ * 5. unknown otherwise, or when no capture ran and the guest was not stalled.
+ *
+ * The tolerance is two probe periods plus CONVERGE_SLACK_MS: a probe may be sent just before
+ * the frame that fixes the path, the next answered one is up to a period later, and the LAN
+ * needs a moment to learn.
+ */
+import { announcementRounds } from '../../sources/frames/rounds.js';
+import type { FrameFigures, FrameKind, OutageCause, OutageCauseFigures, OutageFigure } from '../../records/record.js';
+
+export const CONVERGE_SLACK_MS = 200;
+export const STALL_BLOCKTIME_SHARE = 0.5;
+export const STALL_RTT_RISE = 3;
+export const STALL_RTT_RISE_ALONE = 5;
+/** Frames this much before RESUME still count as after it (the two hosts' clocks). */
+export const CLOCK_SLACK_MS = 50;
+
+export interface OutageCauseInput {
+  outage: OutageFigure;
+  /** The switch-over blackout (the one outage that may be `switch-over`). */
+  blackout: boolean;
+  resumedAt: number | null;
+  periodMs: number;
+  /** The destination's capture; null: none ran for this migration. */
+  frames: FrameFigures | null;
+  postcopyBlocktimeMs: number | null;
+  rttRise: number | null;
+}
+
+export function toleranceMs(periodMs: number): number {
+  return 2 * periodMs + CONVERGE_SLACK_MS;
+}
+
+interface FirstFrame {
+  at: number;
+  kind: FrameKind;
+}
+
+export function outageCause(input: OutageCauseInput): OutageCauseFigures {
+  const { outage, frames, resumedAt, periodMs } = input;
+  const endAt = outage.endAt ?? outage.startAt + outage.seconds * 1000;
+  const tolerance = toleranceMs(periodMs);
+  const from = resumedAt === null ? -Infinity : resumedAt - CLOCK_SLACK_MS;
+  const announcements = (frames?.announcements ?? []).filter((a) => a.at >= from).map((a) => a.at);
+  const firstAnnouncement = announcements[0] ?? null;
+  const guestAt = frames?.firstGuestFrameAt ?? null;
+  const first = firstFrame(firstAnnouncement, guestAt !== null && guestAt >= from ? guestAt : null);
+  const seenBeforeEnd = first !== null && first.at <= endAt;
+  const afterFirstMs = seenBeforeEnd ? Math.max(0, endAt - Math.max(first.at, outage.startAt)) : null;
+  const stall = stalled(input);
+  const common = {
+    announcementAfterResumeMs: firstAnnouncement !== null && resumedAt !== null ? Math.round(firstAnnouncement - resumedAt) : null,
+    announcementRounds: announcementRounds(announcements.filter((at) => at <= endAt)),
+    firstFrameAt: seenBeforeEnd ? first.at : null,
+    firstFrameKind: seenBeforeEnd ? first.kind : null,
+    secondsAfterFirstFrame: afterFirstMs === null ? null : afterFirstMs / 1000,
+    postcopyBlocktimeMs: input.postcopyBlocktimeMs,
+    rttRise: input.rttRise,
+    evidence: evidenceOf(input),
+  };
+  const decide = (cause: OutageCause, reason: string): OutageCauseFigures => ({ cause, reason, ...common });
+  const length = `${(endAt - outage.startAt) / 1000} s`;
+
+  if (!frames || frames.error !== null) {
+    const why = frames ? `the frame capture on ${frames.host} failed (${frames.error})` : 'no frame capture ran on the destination';
+    if (stall.stalled) return decide('guest-stalled', `${stall.reason}; ${why}, so announcements are not known`);
+    return decide('unknown', `${why}, so announcements cannot be judged; not guest-stalled: ${stall.reason}`);
+  }
+  const device = `${frames.device} on ${frames.host}`;
+  if (!seenBeforeEnd) {
+    return decide('not-announced', `nothing from ${frames.mac} on ${device} between RESUME and the outage's end (${length} outage): the network kept sending to the old location`);
+  }
+  const announcedBeforeEnd = firstAnnouncement !== null && firstAnnouncement <= endAt;
+  if (!announcedBeforeEnd && afterFirstMs !== null && afterFirstMs <= tolerance) {
+    return decide('not-announced', `no announcement on ${device}; the outage ended ${afterFirstMs} ms after the guest's own first frame (within ${tolerance} ms): only the guest's speaking fixed the path`);
+  }
+  if (stall.stalled) return decide('guest-stalled', `${stall.reason}; frames were seen ${Math.round(first.at - (resumedAt ?? first.at))} ms after RESUME`);
+  const what = first.kind === 'guest' ? "the guest's first frame" : `the first announcement (${first.kind})`;
+  if (afterFirstMs !== null && afterFirstMs <= tolerance) {
+    if (input.blackout) return decide('switch-over', `it ended ${afterFirstMs} ms after ${what} on ${device} (within ${tolerance} ms): the pause of the switch-over itself`);
+    return decide('unknown', `it ended ${afterFirstMs} ms after ${what} on ${device} (within ${tolerance} ms), so the network did converge; not guest-stalled: ${stall.reason}`);
+  }
+  return decide(
+    'announced-network-slow',
+    `${what} on ${device} came at RESUME+${Math.round(first.at - (resumedAt ?? first.at))} ms, yet the outage ran on ${((afterFirstMs ?? 0) / 1000).toFixed(3)} s after it (tolerance ${tolerance} ms): the network did not converge; not guest-stalled: ${stall.reason}`,
+  );
+}
+
+function firstFrame(announcementAt: number | null, guestAt: number | null): FirstFrame | null {
+  if (announcementAt === null && guestAt === null) return null;
+  if (guestAt === null || (announcementAt !== null && announcementAt <= guestAt)) return { at: announcementAt as number, kind: 'rarp' };
+  return { at: guestAt, kind: 'guest' };
+}
+
+function stalled(input: OutageCauseInput): { stalled: boolean; reason: string } {
+  const { outage, postcopyBlocktimeMs: blocktime, rttRise } = input;
+  const outageMs = outage.seconds * 1000;
+  const rise = rttRise === null ? 'no RTTs next to the outage' : `RTT next to it ${rttRise.toFixed(1)} times the pre-copy mean`;
+  if (blocktime === null) {
+    if (rttRise !== null && rttRise >= STALL_RTT_RISE_ALONE) return { stalled: true, reason: `${rise} (at least ${STALL_RTT_RISE_ALONE}; no postcopy-blocktime reported)` };
+    return { stalled: false, reason: `no postcopy-blocktime reported, ${rise}` };
+  }
+  const share = outageMs > 0 ? blocktime / outageMs : 0;
+  const blocked = share >= STALL_BLOCKTIME_SHARE;
+  const rose = rttRise !== null && rttRise >= STALL_RTT_RISE;
+  const reason = `postcopy-blocktime ${blocktime} ms (${(share * 100).toFixed(0)} % of the outage), ${rise}`;
+  return { stalled: blocked && rose, reason };
+}
+
+function evidenceOf(input: OutageCauseInput): string {
+  const parts = [`ping every ${input.periodMs} ms`];
+  if (input.frames) parts.push(`tcpdump on ${input.frames.host} ${input.frames.device} for ${input.frames.mac}`);
+  if (input.postcopyBlocktimeMs !== null) parts.push('qmp:destination query-migrate postcopy-blocktime');
+  return parts.join('; ');
+}
+
+/** Mean RTT of the answered probes within `windowMs` before the outage and after its end, over the baseline; null when either is missing. */
+export function rttRiseNear(
+  probes: readonly { sentWallMs: number; rttMs: number | null }[],
+  outage: OutageFigure,
+  baselineMs: number | null,
+  windowMs: number,
+): number | null {
+  if (baselineMs === null || !(baselineMs > 0)) return null;
+  const endAt = outage.endAt ?? Infinity;
+  const near = probes.filter(
+    (p) => p.rttMs !== null && ((p.sentWallMs >= outage.startAt - windowMs && p.sentWallMs < outage.startAt) || (p.sentWallMs >= endAt && p.sentWallMs < endAt + windowMs)),
+  );
+  if (near.length === 0) return null;
+  const mean = near.reduce((sum, p) => sum + (p.rttMs as number), 0) / near.length;
+  return mean / baselineMs;
+}
+
+/**
+ * The provisional cause of an outage under way, from the frames seen so far (the alert's
+ * description): nothing yet after RESUME, frames and still dark past the tolerance, or too soon to say.
+ */
+export function provisionalCause(outageStartMs: number, nowMs: number, resumedAt: number | null, firstFrameAt: number | null, periodMs: number, capturing: boolean): OutageCause {
+  if (!capturing) return 'unknown';
+  const from = resumedAt === null ? -Infinity : resumedAt - CLOCK_SLACK_MS;
+  if (firstFrameAt === null || firstFrameAt < from) return 'not-announced';
+  return nowMs - Math.max(firstFrameAt, outageStartMs) > toleranceMs(periodMs) ? 'announced-network-slow' : 'unknown';
+}

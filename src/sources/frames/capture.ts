@@ -1,0 +1,138 @@
+/**
+ * One frame capture: tcpdump on a host's VM-facing device, for one VM's MAC, while that VM
+ * migrates there. It keeps what the outage causes need (the announcements, the guest's first
+ * own frame), not the frames. Bounded by tcpdump's capture filter, by `-c maxFrames`, and by
+ * stop() at the record's close. A device that does not exist yet (the destination's tap comes
+ * with its QEMU) is tried again every RETRY_MS until stopped.
+ */
+import { createInterface } from 'node:readline';
+import type { Clock } from '../../clock.js';
+import type { Host, HostProcess } from '../../hosts/host.js';
+import type { FrameFigures } from './types.js';
+import { announcementRounds } from './rounds.js';
+import { parseTcpdumpLine, tcpdumpArgs, type CapturedFrame } from './tcpdump-line.js';
+
+export const MAX_ANNOUNCEMENTS_KEPT = 64;
+const RETRY_MS = 500;
+
+export interface FrameCaptureOptions {
+  host: Host;
+  device: string;
+  mac: string;
+  tcpdumpPath: string;
+  maxFrames: number;
+  clock: Clock;
+  /** A line that is not a frame, or tcpdump's failure: counted and logged by the caller. */
+  onProblem(reason: string): void;
+}
+
+export class FrameCapture {
+  private process: HostProcess | null = null;
+  private stopped = false;
+  private retry: NodeJS.Timeout | null = null;
+  private readonly startedAt: number;
+  private stoppedAt: number | null = null;
+  private readonly announcements: { at: number; kind: 'rarp' | 'garp' }[] = [];
+  private firstGuestFrameAt: number | null = null;
+  private framesSeen = 0;
+  private truncated = false;
+  private error: string | null = null;
+  private running = false;
+
+  constructor(private readonly options: FrameCaptureOptions) {
+    this.startedAt = options.clock.wallMs();
+    this.spawn();
+  }
+
+  /** Capturing now (tcpdump started and not ended). */
+  get capturing(): boolean {
+    return this.running;
+  }
+
+  /** The first frame of any kind seen (the live cause), wall ms. */
+  get firstFrameAt(): number | null {
+    const announced = this.announcements[0]?.at ?? null;
+    if (announced === null) return this.firstGuestFrameAt;
+    return this.firstGuestFrameAt === null ? announced : Math.min(announced, this.firstGuestFrameAt);
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.stoppedAt = this.options.clock.wallMs();
+    if (this.retry) clearTimeout(this.retry);
+    this.process?.kill();
+  }
+
+  figures(): FrameFigures {
+    const { host, device, mac, maxFrames } = this.options;
+    return {
+      host: host.name,
+      device,
+      mac,
+      startedAt: this.startedAt,
+      stoppedAt: this.stoppedAt,
+      announcements: this.announcements.map((a) => ({ ...a })),
+      announcementRounds: announcementRounds(this.announcements.map((a) => a.at)),
+      firstGuestFrameAt: this.firstGuestFrameAt,
+      framesSeen: this.framesSeen,
+      truncated: this.truncated,
+      error: this.error,
+      evidence: `tcpdump on ${host.name} ${device}, frames from ${mac} (RARP, ARP, IPv4, IPv6, VLAN), at most ${maxFrames}`,
+    };
+  }
+
+  private spawn(): void {
+    const { host, device, mac, maxFrames, tcpdumpPath } = this.options;
+    const child = host.spawn([tcpdumpPath, ...tcpdumpArgs(device, mac, maxFrames)]);
+    this.process = child;
+    this.running = true;
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      if (stderr.length < 2048) stderr += chunk.toString('utf8');
+    });
+    createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => this.line(line));
+    void child.exited.then(({ code, error }) => {
+      this.running = false;
+      if (this.stopped) return;
+      if (code === 0) {
+        // -c reached: tcpdump ends by itself.
+        this.truncated = this.framesSeen >= maxFrames;
+        return;
+      }
+      const why = error ?? lastLine(stderr) ?? `tcpdump exited with code ${code}`;
+      if (/no such device|doesn't exist|that device is not up/i.test(why) && this.framesSeen === 0) {
+        this.retry = setTimeout(() => this.spawn(), RETRY_MS);
+        this.retry.unref?.();
+        return;
+      }
+      this.error = why.slice(0, 300);
+      this.options.onProblem(`tcpdump on ${host.name} ${device}: ${this.error}`);
+    });
+  }
+
+  private line(line: string): void {
+    // tcpdump's hex dump of a frame it cannot decode comes on indented lines after it.
+    if (line.trim() === '' || /^\s/.test(line)) return;
+    const parsed = parseTcpdumpLine(line);
+    if (!parsed.ok) {
+      this.options.onProblem(parsed.reason);
+      return;
+    }
+    this.framesSeen += 1;
+    this.take(parsed.frame);
+  }
+
+  private take(frame: CapturedFrame): void {
+    if (frame.kind === 'guest') {
+      this.firstGuestFrameAt ??= frame.atMs;
+      return;
+    }
+    if (this.announcements.length < MAX_ANNOUNCEMENTS_KEPT) this.announcements.push({ at: frame.atMs, kind: frame.kind });
+  }
+}
+
+function lastLine(text: string): string | null {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.at(-1) ?? null;
+}

@@ -1,0 +1,180 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { outageCause, provisionalCause, rttRiseNear, toleranceMs, type OutageCauseInput } from '../../src/enrichers/ping/outage-causes.js';
+import { OUTAGE_CAUSES, type FrameFigures, type OutageFigure } from '../../src/records/record.js';
+import { announcementRounds } from '../../src/sources/frames/rounds.js';
+
+const RESUME = 1_000_000;
+const PERIOD = 100;
+
+function frames(over: Partial<FrameFigures> = {}): FrameFigures {
+  return {
+    host: 'dst',
+    device: 'tap0',
+    mac: '52:54:00:00:00:10',
+    startedAt: RESUME - 5000,
+    stoppedAt: RESUME + 20_000,
+    announcements: [],
+    announcementRounds: 0,
+    firstGuestFrameAt: null,
+    framesSeen: 0,
+    truncated: false,
+    error: null,
+    evidence: 'tcpdump',
+    ...over,
+  };
+}
+
+function outage(startAt: number, endAt: number | null, seconds = endAt === null ? 1 : (endAt - startAt) / 1000): OutageFigure {
+  return { startAt, endAt, seconds, lostProbes: Math.round(seconds * 10) };
+}
+
+function input(over: Partial<OutageCauseInput>): OutageCauseInput {
+  return { outage: outage(RESUME + 1000, RESUME + 4000), blackout: false, resumedAt: RESUME, periodMs: PERIOD, frames: frames(), postcopyBlocktimeMs: 10, rttRise: 1, ...over };
+}
+
+/** QEMU's five rounds (50 ms, then 100 ms more each time), each a RARP and the guest's GARP. */
+const QEMU_ROUNDS = [50, 150, 350, 650, 1050].flatMap((d) => [
+  { at: RESUME + d, kind: 'rarp' as const },
+  { at: RESUME + d + 3, kind: 'garp' as const },
+]);
+
+describe('outage causes', () => {
+  it('not-announced: nothing from the MAC between RESUME and the end', () => {
+    const c = outageCause(input({ frames: frames({ firstGuestFrameAt: RESUME + 9000 }) }));
+    expect(c.cause).toBe('not-announced');
+    expect(c).toMatchObject({ firstFrameAt: null, announcementRounds: 0, announcementAfterResumeMs: null, secondsAfterFirstFrame: null });
+    expect(c.reason).toMatch(/nothing from 52:54:00:00:00:10 on tap0 on dst/);
+  });
+
+  it('not-announced: no announcement, and it ended as the guest spoke', () => {
+    const c = outageCause(input({ frames: frames({ firstGuestFrameAt: RESUME + 3900 }) }));
+    expect(c.cause).toBe('not-announced');
+    expect(c.firstFrameKind).toBe('guest');
+    expect(c.secondsAfterFirstFrame).toBeCloseTo(0.1);
+  });
+
+  it('announced-network-slow: QEMU announced at RESUME, the outage ran on seconds after', () => {
+    const c = outageCause(input({ frames: frames({ announcements: QEMU_ROUNDS, firstGuestFrameAt: RESUME + 60 }) }));
+    expect(c.cause).toBe('announced-network-slow');
+    expect(c).toMatchObject({ announcementAfterResumeMs: 50, announcementRounds: 5, firstFrameKind: 'rarp', secondsAfterFirstFrame: 3 });
+  });
+
+  it('a guest frame that came well before the end counts as heard too: network-slow', () => {
+    const c = outageCause(input({ frames: frames({ firstGuestFrameAt: RESUME + 1500 }) }));
+    expect(c.cause).toBe('announced-network-slow');
+    expect(c.secondsAfterFirstFrame).toBeCloseTo(2.5);
+  });
+
+  it('guest-stalled: blocked on page faults for most of it, and the answers came late', () => {
+    const c = outageCause(input({ frames: frames({ announcements: QEMU_ROUNDS }), postcopyBlocktimeMs: 2500, rttRise: 12 }));
+    expect(c.cause).toBe('guest-stalled');
+    expect(c.reason).toMatch(/postcopy-blocktime 2500 ms \(83 % of the outage\)/);
+  });
+
+  it('not guest-stalled on blocktime alone, nor on a small RTT rise', () => {
+    expect(outageCause(input({ frames: frames({ announcements: QEMU_ROUNDS }), postcopyBlocktimeMs: 2500, rttRise: 1.2 })).cause).toBe('announced-network-slow');
+    expect(outageCause(input({ frames: frames({ announcements: QEMU_ROUNDS }), postcopyBlocktimeMs: 100, rttRise: 20 })).cause).toBe('announced-network-slow');
+  });
+
+  it('guest-stalled on an RTT rise alone when no blocktime is reported, and says so', () => {
+    const c = outageCause(input({ frames: null, postcopyBlocktimeMs: null, rttRise: 8 }));
+    expect(c.cause).toBe('guest-stalled');
+    expect(c.reason).toMatch(/no postcopy-blocktime reported/);
+    expect(c.reason).toMatch(/no frame capture ran/);
+  });
+
+  it('switch-over: a blackout that ended as soon as the destination announced', () => {
+    const c = outageCause(input({ blackout: true, outage: outage(RESUME - 150, RESUME + 150), frames: frames({ announcements: QEMU_ROUNDS }) }));
+    expect(c.cause).toBe('switch-over');
+    expect(c.secondsAfterFirstFrame).toBeCloseTo(0.1);
+  });
+
+  it('unknown: a short post-copy loss after the network had converged, with the reasons', () => {
+    const c = outageCause(input({ outage: outage(RESUME + 3000, RESUME + 3100), frames: frames({ announcements: QEMU_ROUNDS }) }));
+    expect(c.cause).toBe('unknown');
+    expect(c.reason).toMatch(/the network did converge; not guest-stalled/);
+  });
+
+  it('unknown when no capture ran and the guest was not stalled; a failed capture is named', () => {
+    expect(outageCause(input({ frames: null })).reason).toMatch(/no frame capture ran on the destination/);
+    const failed = outageCause(input({ frames: frames({ error: 'tcpdump: tap0: No such device exists' }) }));
+    expect(failed.cause).toBe('unknown');
+    expect(failed.reason).toMatch(/frame capture on dst failed \(tcpdump: tap0: No such device exists\)/);
+  });
+
+  it('frames from before RESUME (more than the clock slack) do not count', () => {
+    const c = outageCause(input({ frames: frames({ announcements: [{ at: RESUME - 500, kind: 'rarp' }] }) }));
+    expect(c.cause).toBe('not-announced');
+  });
+
+  it('an outage still under way is judged to its length so far', () => {
+    const c = outageCause(input({ outage: outage(RESUME + 1000, null, 5), frames: frames({ announcements: QEMU_ROUNDS }) }));
+    expect(c.cause).toBe('announced-network-slow');
+    expect(c.secondsAfterFirstFrame).toBeCloseTo(5);
+  });
+
+  it('always names one of the causes, with a reason, whatever the figures', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -5000, max: 20_000 }),
+        fc.integer({ min: 0, max: 20_000 }),
+        fc.array(fc.integer({ min: -2000, max: 20_000 }), { maxLength: 12 }),
+        fc.option(fc.integer({ min: -2000, max: 20_000 })),
+        fc.option(fc.integer({ min: 0, max: 100_000 })),
+        fc.option(fc.double({ min: 0, max: 100, noNaN: true })),
+        fc.boolean(),
+        (start, length, announced, guest, blocktime, rise, blackout) => {
+          const c = outageCause({
+            outage: outage(RESUME + start, RESUME + start + length),
+            blackout,
+            resumedAt: RESUME,
+            periodMs: PERIOD,
+            frames: frames({ announcements: announced.sort((a, b) => a - b).map((d) => ({ at: RESUME + d, kind: 'rarp' })), firstGuestFrameAt: guest === null ? null : RESUME + guest }),
+            postcopyBlocktimeMs: blocktime,
+            rttRise: rise,
+          });
+          expect(OUTAGE_CAUSES).toContain(c.cause);
+          expect(c.reason.length).toBeGreaterThan(10);
+          if (!blackout) expect(c.cause).not.toBe('switch-over');
+          if (c.secondsAfterFirstFrame !== null) expect(c.secondsAfterFirstFrame).toBeLessThanOrEqual(length / 1000 + 1e-9);
+        },
+      ),
+    );
+  });
+});
+
+describe('announcement rounds', () => {
+  it('counts clusters less than 25 ms apart as one round', () => {
+    expect(announcementRounds(QEMU_ROUNDS.map((a) => a.at))).toBe(5);
+    expect(announcementRounds([])).toBe(0);
+    expect(announcementRounds([0, 24, 48, 100])).toBe(2);
+  });
+});
+
+describe('RTT rise next to an outage', () => {
+  const o = outage(10_000, 12_000);
+  it('is the mean RTT a second either side over the baseline', () => {
+    const probes = [
+      { sentWallMs: 8_500, rttMs: 100 },
+      { sentWallMs: 9_500, rttMs: 30 },
+      { sentWallMs: 10_500, rttMs: null },
+      { sentWallMs: 12_000, rttMs: 50 },
+      { sentWallMs: 13_500, rttMs: 100 },
+    ];
+    expect(rttRiseNear(probes, o, 0.5, 1000)).toBeCloseTo(80);
+  });
+  it('is null without a baseline or without probes next to it', () => {
+    expect(rttRiseNear([{ sentWallMs: 9_500, rttMs: 30 }], o, null, 1000)).toBeNull();
+    expect(rttRiseNear([{ sentWallMs: 5_000, rttMs: 30 }], o, 0.5, 1000)).toBeNull();
+  });
+});
+
+describe('provisional cause (the alert)', () => {
+  it('not-announced until a frame, then network-slow once dark past the tolerance after it', () => {
+    expect(provisionalCause(RESUME + 100, RESUME + 5000, RESUME, null, PERIOD, true)).toBe('not-announced');
+    expect(provisionalCause(RESUME + 100, RESUME + 200, RESUME, RESUME + 50, PERIOD, true)).toBe('unknown');
+    expect(provisionalCause(RESUME + 100, RESUME + 100 + toleranceMs(PERIOD) + 1, RESUME, RESUME + 50, PERIOD, true)).toBe('announced-network-slow');
+    expect(provisionalCause(RESUME + 100, RESUME + 5000, RESUME, null, PERIOD, false)).toBe('unknown');
+  });
+});
