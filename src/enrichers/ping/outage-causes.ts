@@ -7,8 +7,9 @@
  *    outage's end; or no announcement, and the outage ended as soon as the guest spoke.
  * 2. guest-stalled: the guest was blocked on post-copy page faults for at least half the outage
  *    (postcopy-blocktime), and the probes answered next to it came late (RTT at least
- *    STALL_RTT_RISE times the pre-copy mean); without a blocktime figure, a rise of
- *    STALL_RTT_RISE_ALONE times is taken alone, and the reason says so.
+ *    STALL_RTT_RISE times the pre-copy mean, and at least STALL_MIN_RTT_MS: a guest under TCG
+ *    jitters by tens of ms); without a blocktime figure, a rise of STALL_RTT_RISE_ALONE times
+ *    is taken alone, and the reason says so.
  * 3. switch-over (blackouts only): it ended within the tolerance of the first frame.
  * 4. announced-network-slow: a frame came at T, and the outage ran on for more than the
  *    tolerance after T (or after its own start, when T came before it).
@@ -25,6 +26,7 @@ export const CONVERGE_SLACK_MS = 200;
 export const STALL_BLOCKTIME_SHARE = 0.5;
 export const STALL_RTT_RISE = 3;
 export const STALL_RTT_RISE_ALONE = 5;
+export const STALL_MIN_RTT_MS = 100;
 /** Frames this much before RESUME still count as after it (the two hosts' clocks). */
 export const CLOCK_SLACK_MS = 50;
 
@@ -38,6 +40,8 @@ export interface OutageCauseInput {
   frames: FrameFigures | null;
   postcopyBlocktimeMs: number | null;
   rttRise: number | null;
+  /** Mean RTT (ms) of the probes answered next to the outage. */
+  rttNearMs: number | null;
 }
 
 export function toleranceMs(periodMs: number): number {
@@ -106,16 +110,17 @@ function firstFrame(announcementAt: number | null, guestAt: number | null): Firs
 }
 
 function stalled(input: OutageCauseInput): { stalled: boolean; reason: string } {
-  const { outage, postcopyBlocktimeMs: blocktime, rttRise } = input;
+  const { outage, postcopyBlocktimeMs: blocktime, rttRise, rttNearMs } = input;
   const outageMs = outage.seconds * 1000;
-  const rise = rttRise === null ? 'no RTTs next to the outage' : `RTT next to it ${rttRise.toFixed(1)} times the pre-copy mean`;
+  const rise = rttRise === null || rttNearMs === null ? 'no RTTs next to the outage' : `RTT next to it ${rttNearMs.toFixed(1)} ms, ${rttRise.toFixed(1)} times the pre-copy mean`;
+  const late = rttNearMs !== null && rttNearMs >= STALL_MIN_RTT_MS;
   if (blocktime === null) {
-    if (rttRise !== null && rttRise >= STALL_RTT_RISE_ALONE) return { stalled: true, reason: `${rise} (at least ${STALL_RTT_RISE_ALONE}; no postcopy-blocktime reported)` };
+    if (rttRise !== null && rttRise >= STALL_RTT_RISE_ALONE && late) return { stalled: true, reason: `${rise} (at least ${STALL_RTT_RISE_ALONE}; no postcopy-blocktime reported)` };
     return { stalled: false, reason: `no postcopy-blocktime reported, ${rise}` };
   }
   const share = outageMs > 0 ? blocktime / outageMs : 0;
   const blocked = share >= STALL_BLOCKTIME_SHARE;
-  const rose = rttRise !== null && rttRise >= STALL_RTT_RISE;
+  const rose = rttRise !== null && rttRise >= STALL_RTT_RISE && late;
   const reason = `postcopy-blocktime ${blocktime} ms (${(share * 100).toFixed(0)} % of the outage), ${rise}`;
   return { stalled: blocked && rose, reason };
 }
@@ -127,21 +132,14 @@ function evidenceOf(input: OutageCauseInput): string {
   return parts.join('; ');
 }
 
-/** Mean RTT of the answered probes within `windowMs` before the outage and after its end, over the baseline; null when either is missing. */
-export function rttRiseNear(
-  probes: readonly { sentWallMs: number; rttMs: number | null }[],
-  outage: OutageFigure,
-  baselineMs: number | null,
-  windowMs: number,
-): number | null {
-  if (baselineMs === null || !(baselineMs > 0)) return null;
+/** Mean RTT (ms) of the answered probes within `windowMs` before the outage and after its end; null when there are none. */
+export function rttNear(probes: readonly { sentWallMs: number; rttMs: number | null }[], outage: OutageFigure, windowMs: number): number | null {
   const endAt = outage.endAt ?? Infinity;
   const near = probes.filter(
     (p) => p.rttMs !== null && ((p.sentWallMs >= outage.startAt - windowMs && p.sentWallMs < outage.startAt) || (p.sentWallMs >= endAt && p.sentWallMs < endAt + windowMs)),
   );
   if (near.length === 0) return null;
-  const mean = near.reduce((sum, p) => sum + (p.rttMs as number), 0) / near.length;
-  return mean / baselineMs;
+  return near.reduce((sum, p) => sum + (p.rttMs as number), 0) / near.length;
 }
 
 /**

@@ -12,7 +12,7 @@
  *   post-copy, and after (`afterMs` from the end).
  */
 import { findOutages, outageAt, statsByWindow, type Outage, type Probe, type WindowStats } from './outages.js';
-import { outageCause, rttRiseNear } from './outage-causes.js';
+import { outageCause, rttNear } from './outage-causes.js';
 import type { MigrationRecord, OutageFigure, PhaseProbeStats, PingFigures } from '../../records/record.js';
 
 const RTT_RISE_WINDOW_MS = 1000;
@@ -67,18 +67,20 @@ export function pingFigures(record: MigrationRecord, target: string, probes: rea
   ];
   const [before, precopy, postcopy, after] = statsByWindow(probes, windows).map(phaseStats) as [PhaseProbeStats, PhaseProbeStats, PhaseProbeStats, PhaseProbeStats];
   // Probes next to an outage: a second either side, against the pre-copy RTT (the guest before any page fault).
-  const caused = (o: OutageFigure, isBlackout: boolean): OutageFigure => ({
-    ...o,
-    cause: outageCause({
+  const baseline = precopy.rttMeanMs ?? before.rttMeanMs;
+  const caused = (o: OutageFigure, isBlackout: boolean): OutageFigure => {
+    const near = rttNear(probes, o, RTT_RISE_WINDOW_MS);
+    return { ...o, cause: outageCause({
       outage: o,
       blackout: isBlackout,
       resumedAt: record.resumedAt?.value ?? null,
       periodMs: options.periodMs,
       frames: record.frames ?? null,
       postcopyBlocktimeMs: record.qemu.postcopyBlocktimeMs?.value ?? null,
-      rttRise: rttRiseNear(probes, o, precopy.rttMeanMs ?? before.rttMeanMs, RTT_RISE_WINDOW_MS),
-    }),
-  });
+      rttRise: near !== null && baseline ? near / baseline : null,
+      rttNearMs: near,
+    }) };
+  };
   if (blackout) blackout = caused(blackout, true);
   postcopyOutages.splice(0, postcopyOutages.length, ...postcopyOutages.map((o) => caused(o, false)));
   const seconds = postcopyOutages.map((o) => o.seconds);
