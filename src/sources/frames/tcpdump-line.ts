@@ -7,7 +7,7 @@
  *   1796212338.653428 52:54:00:4c:4d:01 > ff:ff:ff:ff:ff:ff, ethertype Reverse ARP (0x8035), length 60: Reverse Request who-is ...
  *   1796212338.674680 52:54:00:4c:4d:01 > ff:ff:ff:ff:ff:ff, ethertype 802.1Q (0x8100), length 60: vlan 100, p 0, ethertype ARP (0x0806), Request who-has ...
  */
-import type { FrameKind } from '../../records/record.js';
+import type { FrameKind } from './types.js';
 
 export type { FrameKind };
 
@@ -34,7 +34,7 @@ const MAX_LINE = 4096;
 
 const MAC_TEXT = /^[0-9a-f]{2}([:-])[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}$/i;
 const HEADER =
-  /^(\d{1,12})\.(\d{1,9}) ([0-9a-f:]{17}) > ([0-9a-f:]{17}), ethertype [^,]*?\(0x([0-9a-f]{4})\), length \d+: ?(.*)$/;
+  /^(\d{1,12})\.(\d{1,9}) ([0-9A-Fa-f:]{17}) > ([0-9A-Fa-f:]{17}), ethertype [^,]*?\(0x([0-9a-f]{4})\), length \d+: ?(.*)$/;
 // After an 802.1Q tag: "vlan 100, p 0, ethertype IPv4 (0x0800), 198.19.0.10 > ..." (", DEI" when set).
 const VLAN_TAG = /^vlan (\d{1,4}), p \d(?:, DEI)?, ethertype [^,]*?\(0x([0-9a-f]{4})\),? ?(.*)$/;
 // "(ff:ff:ff:ff:ff:ff)" ("(Broadcast)" without -n) is the target MAC, printed when it is not all zeros.
@@ -46,7 +46,7 @@ export function parseTcpdumpLine(line: string): ParsedLine {
   if (/^\s+\S/.test(line)) return fail('a continuation line (tcpdump\'s hex dump of the frame before), not a frame', line);
   const header = HEADER.exec(line);
   if (!header) return fail('not a tcpdump -e -n -tt Ethernet frame line', line);
-  const [, seconds, fraction, source, destination, outerType, outerRest] = header as unknown as string[];
+  const [, seconds = '', fraction = '', source = '', destination = '', outerType = '', outerRest = ''] = header;
   const sourceMac = normalizeMac(source);
   const destinationMac = normalizeMac(destination);
   if (sourceMac === null || destinationMac === null) return fail('bad MAC address', line);
@@ -57,9 +57,10 @@ export function parseTcpdumpLine(line: string): ParsedLine {
   while (VLAN_ETHERTYPES.has(ethertype)) {
     const tag = VLAN_TAG.exec(rest);
     if (!tag) return fail('unreadable VLAN tag', rest);
-    vlan ??= Number(tag[1]);
-    ethertype = parseInt(tag[2], 16);
-    rest = tag[3];
+    const [, id = '', inner = '', after = ''] = tag;
+    vlan ??= Number(id);
+    ethertype = parseInt(inner, 16);
+    rest = after;
   }
 
   const atMs = Number(seconds) * 1000 + Number(fraction.padEnd(9, '0')) / 1e6;
