@@ -10,7 +10,7 @@ import { provisionalCause } from '../enrichers/ping/outage-causes.js';
 import { FrameCapture } from '../sources/frames/capture.js';
 import type { SignalFactory } from './signal.js';
 
-export const framesSignal: SignalFactory = ({ config, clock, logger, hosts, vms, tracker, enrichment, metrics, views }) => {
+export const framesSignal: SignalFactory = ({ config, clock, logger, hosts, vms, tracker, enrichment, metrics }) => {
   if (!config.frames.enabled) return null;
   const log = logger.child({ component: 'frames' });
   /** Per migration id, a capture per host. */
@@ -71,8 +71,7 @@ export const framesSignal: SignalFactory = ({ config, clock, logger, hosts, vms,
     tick: () => {},
   });
 
-  const provisional = (): Map<string, OutageCause> => {
-    const outages = views.currentOutages();
+  const provisional = (outages: ReadonlyMap<string, number>): Map<string, OutageCause> => {
     const now = clock.wallMs();
     const causes = new Map<string, OutageCause>();
     for (const active of tracker.activeMigrations()) {

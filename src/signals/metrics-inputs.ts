@@ -14,7 +14,7 @@ export function metricsInputs(parts: { signals: Signals; hosts: HostRegistry; tr
     health: () => [...signals.health(), ...hosts.health()],
     activeMigrations: () => {
       const outages = signals.views.currentOutages();
-      const causes = signals.views.outageCauses();
+      const causes = signals.views.outageCauses(outages);
       return tracker.activeMigrations().map((m) => {
         const outage = isPostcopyOutagePhase(m.phase) ? outages.get(m.vm) : undefined;
         return {

@@ -43,8 +43,8 @@ export interface ScrapeViews {
   pingTargets(): Iterable<PingTargetView>;
   /** Current ping outage in seconds per pinged VM. */
   currentOutages(): Map<string, number>;
-  /** Provisional cause of the post-copy outage under way, per VM (the frame watcher). */
-  outageCauses(): Map<string, OutageCause>;
+  /** Provisional cause of the post-copy outage under way, per VM (the frame watcher), given the current outages (currentOutages). */
+  outageCauses(outages: ReadonlyMap<string, number>): Map<string, OutageCause>;
 }
 
 export interface SignalContext {

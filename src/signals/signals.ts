@@ -13,7 +13,7 @@ export class Signals {
     monitors: () => onePerQemu(this.list.flatMap((s) => [...(s.views?.monitors?.() ?? [])])),
     pingTargets: () => this.list.flatMap((s) => [...(s.views?.pingTargets?.() ?? [])]),
     currentOutages: () => new Map(this.list.flatMap((s) => [...(s.views?.currentOutages?.() ?? [])])),
-    outageCauses: () => new Map(this.list.flatMap((s) => [...(s.views?.outageCauses?.() ?? [])])),
+    outageCauses: (outages) => new Map(this.list.flatMap((s) => [...(s.views?.outageCauses?.(outages) ?? [])])),
   };
 
   /** Builds every signal before any starts, so that no signal's first read finds another half made. */

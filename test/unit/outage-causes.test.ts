@@ -60,6 +60,11 @@ describe('outage causes', () => {
     expect(c).toMatchObject({ announcementAfterResumeMs: 50, announcementRounds: 5, firstFrameKind: 'rarp', secondsAfterFirstFrame: 3 });
   });
 
+  it('names the first announcement by its own kind: a gratuitous ARP before any RARP', () => {
+    const c = outageCause(input({ frames: frames({ announcements: [{ at: RESUME + 20, kind: 'garp' }, ...QEMU_ROUNDS] }) }));
+    expect(c).toMatchObject({ cause: 'announced-network-slow', firstFrameKind: 'garp', announcementAfterResumeMs: 20 });
+  });
+
   it('a guest frame that came well before the end counts as heard too: network-slow', () => {
     const c = outageCause(input({ frames: frames({ firstGuestFrameAt: RESUME + 1500 }) }));
     expect(c.cause).toBe('announced-network-slow');

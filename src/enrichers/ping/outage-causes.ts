@@ -58,10 +58,11 @@ export function outageCause(input: OutageCauseInput): OutageCauseFigures {
   const endAt = outage.endAt ?? outage.startAt + outage.seconds * 1000;
   const tolerance = toleranceMs(periodMs);
   const from = resumedAt === null ? -Infinity : resumedAt - CLOCK_SLACK_MS;
-  const announcements = (frames?.announcements ?? []).filter((a) => a.at >= from).map((a) => a.at);
+  const announced = (frames?.announcements ?? []).filter((a) => a.at >= from);
+  const announcements = announced.map((a) => a.at);
   const firstAnnouncement = announcements[0] ?? null;
   const guestAt = frames?.firstGuestFrameAt ?? null;
-  const first = firstFrame(firstAnnouncement, guestAt !== null && guestAt >= from ? guestAt : null);
+  const first = firstFrame(announced[0] ?? null, guestAt !== null && guestAt >= from ? guestAt : null);
   const seenBeforeEnd = first !== null && first.at <= endAt;
   const afterFirstMs = seenBeforeEnd ? Math.max(0, endAt - Math.max(first.at, outage.startAt)) : null;
   const stall = stalled(input);
@@ -103,10 +104,9 @@ export function outageCause(input: OutageCauseInput): OutageCauseFigures {
   );
 }
 
-function firstFrame(announcementAt: number | null, guestAt: number | null): FirstFrame | null {
-  if (announcementAt === null && guestAt === null) return null;
-  if (guestAt === null || (announcementAt !== null && announcementAt <= guestAt)) return { at: announcementAt as number, kind: 'rarp' };
-  return { at: guestAt, kind: 'guest' };
+function firstFrame(announcement: { at: number; kind: 'rarp' | 'garp' } | null, guestAt: number | null): FirstFrame | null {
+  if (announcement && (guestAt === null || announcement.at <= guestAt)) return announcement;
+  return guestAt === null ? null : { at: guestAt, kind: 'guest' };
 }
 
 function stalled(input: OutageCauseInput): { stalled: boolean; reason: string } {

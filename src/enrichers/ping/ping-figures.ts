@@ -81,14 +81,13 @@ export function pingFigures(record: MigrationRecord, target: string, probes: rea
       rttNearMs: near,
     }) };
   };
-  if (blackout) blackout = caused(blackout, true);
-  postcopyOutages.splice(0, postcopyOutages.length, ...postcopyOutages.map((o) => caused(o, false)));
-  const seconds = postcopyOutages.map((o) => o.seconds);
+  const namedOutages = postcopyOutages.map((o) => caused(o, false));
+  const seconds = namedOutages.map((o) => o.seconds);
   return {
     target,
     periodMs: options.periodMs,
-    switchoverBlackout: blackout,
-    postcopyOutages,
+    switchoverBlackout: blackout && caused(blackout, true),
+    postcopyOutages: namedOutages,
     postcopyOutageLongestSeconds: seconds.length ? Math.max(...seconds) : 0,
     postcopyOutageTotalSeconds: seconds.reduce((a, b) => a + b, 0),
     phases: { before, precopy, postcopy: postcopyAt === null ? null : postcopy, after },

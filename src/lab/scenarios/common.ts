@@ -6,6 +6,12 @@ import type { ScenarioContext } from './types.js';
 
 export const RECORD_TIMEOUT_MS = 60_000;
 
+/** The i-th address from `first` (IPv4, last octet counted up): each lab VM its own address, and so its own MAC. */
+export function nthLanAddress(first: string, i: number): string {
+  const [a, b, c, d] = first.split('.').map(Number) as [number, number, number, number];
+  return `${a}.${b}.${c}.${d + i}`;
+}
+
 export function dirtySpec(name: string, flavor: string, memoryMiB: number, fillMiB: number, stressedMiB: number): LabVmSpec {
   return { name, flavor, memoryMiB, fillMiB, stressedMiB, instanceUuid: randomUUID(), guest: 'dirty', labels: { stressed_mib: String(stressedMiB) } };
 }

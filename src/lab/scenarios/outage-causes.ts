@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { LivemigError } from '../../errors.js';
 import type { LabVmFaults, LabVmSpec } from '../engine.js';
 import type { LabMeasurement } from '../report/results.js';
-import { migrateEachOnce } from './common.js';
+import { migrateEachOnce, nthLanAddress } from './common.js';
 import type { Scenario } from './types.js';
 
 /**
@@ -61,7 +61,6 @@ export function injectedCauseOf(spec: LabVmSpec): InjectedCause {
 }
 
 function causeVm(cause: InjectedCause, i: number): LabVmSpec {
-  const [a, b, c, d] = CAUSES_FIRST_ADDRESS.split('.').map(Number) as [number, number, number, number];
   const { arpNotify, ...faults } = FAULTS[cause];
   return {
     name: `cause-${i + 1}`,
@@ -72,7 +71,7 @@ function causeVm(cause: InjectedCause, i: number): LabVmSpec {
     instanceUuid: randomUUID(),
     guest: 'linux',
     labels: { stressed_mib: '32', injected_cause: cause },
-    pingAddress: `${a}.${b}.${c}.${d + i}`,
+    pingAddress: nthLanAddress(CAUSES_FIRST_ADDRESS, i),
     arpNotify,
     faults,
   };

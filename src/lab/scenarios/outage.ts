@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { LivemigError } from '../../errors.js';
 import type { LabVmSpec } from '../engine.js';
-import { migrateEachOnce } from './common.js';
+import { migrateEachOnce, nthLanAddress } from './common.js';
 import type { Scenario } from './types.js';
 
 /**
@@ -49,7 +49,6 @@ export function outage(count = 1): Scenario {
 
 /** The i-th outage VM (from 0): outage-1 on OUTAGE_VM_ADDRESS, then the next addresses. */
 function outageVm(i: number): LabVmSpec {
-  const [a, b, c, d] = OUTAGE_VM_ADDRESS.split('.').map(Number) as [number, number, number, number];
   return {
     name: `outage-${i + 1}`,
     flavor: 's',
@@ -59,7 +58,7 @@ function outageVm(i: number): LabVmSpec {
     instanceUuid: randomUUID(),
     guest: 'linux',
     labels: { stressed_mib: '32' },
-    pingAddress: `${a}.${b}.${c}.${d + i}`,
+    pingAddress: nthLanAddress(OUTAGE_VM_ADDRESS, i),
     arpNotify: false,
   };
 }

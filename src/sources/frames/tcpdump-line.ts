@@ -9,8 +9,6 @@
  */
 import type { FrameKind } from './types.js';
 
-export type { FrameKind };
-
 export interface CapturedFrame {
   /** Wall-clock ms since the epoch, from the `-tt` stamp, sub-ms fraction kept. */
   atMs: number;
