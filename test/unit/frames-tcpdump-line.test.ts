@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { missingTools, needsRoot, requireEnvironment } from '../helpers/env.js';
 import { normalizeMac, parseTcpdumpLine, tcpdumpArgs, type CapturedFrame } from '../../src/sources/frames/tcpdump-line.js';
 
 /** Real tcpdump 4.99.3 output, made by test/fixtures/tcpdump/capture.sh (see its header). */
@@ -168,17 +169,9 @@ describe('tcpdumpArgs', () => {
     }
   });
 
-  it.runIf(process.getuid?.() === 0 && hasTcpdump())('its filter compiles in this tcpdump (tcpdump -d on lo)', () => {
+  it.runIf(requireEnvironment(missingTools('tcpdump'), needsRoot()))('its filter compiles in this tcpdump (tcpdump -d on lo)', () => {
     const program = execFileSync('tcpdump', ['-d', '-i', 'lo', tcpdumpArgs('lo', VM, 1).at(-1) as string], { encoding: 'utf8' });
     expect(program).toMatch(/ret\s+#262144|ret\s+#128/);
   });
 });
 
-function hasTcpdump(): boolean {
-  try {
-    execFileSync('tcpdump', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
