@@ -21,7 +21,7 @@ import { stressFits, type ScenarioReport } from './report/results.js';
 import { formatReport, SIMULATED_BANNER } from './report/table.js';
 import { createRunDir, LAB_PREFIX, removeStaleRunDirs, type RunDir } from './run-dir.js';
 import { scenario as makeScenario, type ScenarioName } from './scenarios/index.js';
-import { httpRecords } from './scenarios/records.js';
+import { httpRecords, seriesValue } from './scenarios/records.js';
 import type { Scenario } from './scenarios/types.js';
 import { SimEngine } from './sim/engine.js';
 
@@ -204,7 +204,7 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
         if (scenario.migrations === null) bar?.setTotal(done + 1);
       },
       ...(options.count !== undefined ? { count: options.count } : {}),
-      waitForExporter: (vm, host) => waitForExporter(url, engineKind, vm, host, abort.signal),
+      waitForExporter: (vm, host, wait) => waitForExporter(url, engineKind, vm, host, abort.signal, wait?.pingReplies),
     });
     bar.stop();
     if (engine.kind === 'libvirt') notes.push(...engine.notes);
@@ -316,16 +316,22 @@ function progressBar(scenario: Scenario, stderr: NodeJS.WritableStream, simulate
  * QMP monitor there is up; on the libvirt engine, that host's libvirt connection is up and the
  * domain has been found (libvirt's source shows a domain's monitor only once it migrated).
  */
-export async function waitForExporter(url: string, engine: LabEngineKind, vm: string, host: string, signal: AbortSignal, timeoutMs = 15_000): Promise<void> {
+export async function waitForExporter(url: string, engine: LabEngineKind, vm: string, host: string, signal: AbortSignal, pingReplies = 0, timeoutMs = 15_000 + pingReplies * 200): Promise<void> {
   const watched = (lines: string[]): boolean =>
     engine === 'libvirt'
       ? lines.includes(`livemig_source_up{source="libvirt",host="${host}"} 1`) && lines.some((l) => l.startsWith(`livemig_vm_info{vm="${vm}",`))
       : lines.includes(`livemig_qmp_monitor_up{vm="${vm}",host="${host}"} 1`);
+  const answering = (text: string): boolean =>
+    pingReplies === 0 ||
+    ((seriesValue(text, `livemig_ping_replies_received_total{vm="${vm}"}`) ?? 0) >= pingReplies && seriesValue(text, `livemig_ping_outage_seconds{vm="${vm}"}`) === 0);
   const deadline = Date.now() + timeoutMs;
   while (!signal.aborted) {
     const text = await fetch(`${url}/metrics`).then((r) => r.text()).catch(() => '');
-    if (watched(text.split('\n'))) return;
-    if (Date.now() > deadline) throw new Error(`the exporter did not watch ${vm} on ${host} (${engine === 'libvirt' ? 'through libvirt' : 'its QMP monitor'}) within ${timeoutMs} ms`);
+    if (watched(text.split('\n')) && answering(text)) return;
+    if (Date.now() > deadline) {
+      const what = engine === 'libvirt' ? 'through libvirt' : 'its QMP monitor';
+      throw new Error(`the exporter did not watch ${vm} on ${host} (${what})${pingReplies ? ` with ${pingReplies} probes answered` : ''} within ${timeoutMs} ms`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -27,6 +27,7 @@ const frames = z.object({
   announcements: z.array(z.object({ at: z.number(), kind: z.enum(['rarp', 'garp']) })),
   announcementRounds: z.number(),
   firstGuestFrameAt: z.number().nullable(),
+  firstDeliveredAt: z.number().nullable().optional(),
   framesSeen: z.number(),
   truncated: z.boolean(),
   error: z.string().nullable(),

@@ -66,7 +66,7 @@ export const framesSignal: SignalFactory = ({ config, clock, logger, hosts, vms,
       captures.delete(record.id);
       for (const capture of byHost.values()) capture.stop();
       const kept = record.destination ? byHost.get(record.destination.host) : undefined;
-      if (kept) enrichment.patch(record.id, { frames: kept.figures() });
+      if (kept) enrichment.patch(record.id, { frames: kept.figures(record.resumedAt?.value ?? null) });
     },
     tick: () => {},
   });

@@ -53,11 +53,12 @@ describe('parseTcpdumpLine on captured frames', () => {
     }
   });
 
-  it('reads filtered.txt (tcpdumpArgs\' filter, with another MAC sending the same frames): only the VM\'s, no unknown ethertype', () => {
+  it('reads filtered.txt (tcpdumpArgs\' filter, with another MAC sending the same frames and one to the VM): the VM\'s and the one to it, no unknown ethertype', () => {
     const lines = fixture('filtered.txt').filter((l) => l !== '');
     const frames = lines.map(frameOf);
-    expect(frames.every((f) => f.sourceMac === VM)).toBe(true);
-    expect(frames.map((f) => [f.kind, f.ethertype, f.vlan, f.destinationMac])).toEqual(EXPECTED.slice(0, -1));
+    const fromVm = frames.filter((f) => f.sourceMac === VM);
+    expect(fromVm.map((f) => [f.kind, f.ethertype, f.vlan, f.destinationMac])).toEqual(EXPECTED.slice(0, -1));
+    expect(frames.filter((f) => f.sourceMac !== VM).map((f) => [f.sourceMac, f.destinationMac, f.ethertype])).toEqual([['52:54:00:4c:4d:02', VM, 0x0800]]);
   });
 
   it('keeps the sub-ms fraction of the stamp, and reads --nano stamps', () => {
@@ -141,7 +142,7 @@ describe('tcpdumpArgs', () => {
   it('prints the MAC\'s RARP, ARP, IPv4, IPv6 and VLAN frames unbuffered, headers only, at most N', () => {
     expect(tcpdumpArgs('tap3f2a1b4c-5d', 'FA-16-3E-12-34-56', 2000)).toEqual([
       '-i', 'tap3f2a1b4c-5d', '-l', '-n', '-e', '-tt', '-s', '128', '-c', '2000', '--immediate-mode',
-      'ether src fa:16:3e:12:34:56 and (rarp or arp or ip or ip6 or vlan)',
+      'ether host fa:16:3e:12:34:56 and (rarp or arp or ip or ip6 or vlan)',
     ]);
   });
 

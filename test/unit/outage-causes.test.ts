@@ -185,3 +185,55 @@ describe('provisional cause (the alert)', () => {
     expect(provisionalCause(RESUME + 100, RESUME + 5000, RESUME, null, PERIOD, false)).toBe('unknown');
   });
 });
+
+describe('outage causes, with the frames that reached the VM on the destination', () => {
+  const announced = (firstDeliveredAt: number | null) => frames({ announcements: QEMU_ROUNDS, firstDeliveredAt });
+  // The lab's blackhole in the LAN: RARP at RESUME+50, the outage from RESUME to RESUME+2500.
+  const blackholed = outage(RESUME, RESUME + 2500);
+
+  it('announced-network-slow when no probe reached the VM there before the outage ended', () => {
+    const c = outageCause(input({ outage: blackholed, frames: announced(null) }));
+    expect(c.cause).toBe('announced-network-slow');
+    expect(c.reason).toMatch(/no probe reached the VM on tap0 on dst before the outage's end: the network did not converge/);
+  });
+
+  it('says so when the capture stopped (the record closed) before the outage ended', () => {
+    const c = outageCause(input({ outage: blackholed, frames: frames({ announcements: QEMU_ROUNDS, firstDeliveredAt: null, stoppedAt: RESUME + 300 }) }));
+    expect(c.cause).toBe('announced-network-slow');
+    expect(c.reason).toMatch(/no probe reached the VM on tap0 on dst before the capture stopped at the record's close \(RESUME\+300 ms\)/);
+  });
+
+  it('announced-network-slow when the first probe reached it long after the announcement (the blackhole lifted)', () => {
+    const c = outageCause(input({ outage: blackholed, frames: announced(RESUME + 2480) }));
+    expect(c.cause).toBe('announced-network-slow');
+    expect(c.reason).toMatch(/the first probe reached the VM on tap0 on dst only at RESUME\+2480 ms/);
+  });
+
+  it('the network first even when the answers next to the outage were late: a blocked path is not a stalled guest', () => {
+    const c = outageCause(input({ outage: blackholed, frames: announced(RESUME + 2480), postcopyBlocktimeMs: null, rttRise: 40, rttNearMs: 80 }));
+    expect(c.cause).toBe('announced-network-slow');
+  });
+
+  it('unknown when probes reached the VM soon after the announcement and it stayed silent, answering on time around it', () => {
+    const c = outageCause(input({ outage: blackholed, frames: announced(RESUME + 120), postcopyBlocktimeMs: null, rttRise: null, rttNearMs: null, postcopyRequests: 12 }));
+    expect(c.cause).toBe('unknown');
+    expect(c.reason).toMatch(/the destination asked for 12 pages in all its post-copy$/);
+    expect(c.reason).toMatch(/probes reached the VM on tap0 on dst from RESUME\+120 ms, yet it did not answer for 2\.380 s: the network converged and the guest was silent; not guest-stalled: no postcopy-blocktime reported, no RTTs next to the outage/);
+  });
+
+  it('guest-stalled when probes reached the VM and its answers around the outage came late (no blocktime: the rise alone)', () => {
+    const c = outageCause(input({ outage: outage(RESUME + 5000, RESUME + 5200), frames: announced(RESUME + 60), postcopyBlocktimeMs: null, rttRise: 50, rttNearMs: 78 }));
+    expect(c.cause).toBe('guest-stalled');
+    expect(c.reason).toMatch(/RTT next to it 78\.0 ms, 50\.0 times the pre-copy mean \(at least 5; no postcopy-blocktime reported\)/);
+  });
+
+  it('not guest-stalled below STALL_MIN_RTT_MS, however large the rise (TCG jitter on a 1 ms baseline)', () => {
+    const c = outageCause(input({ outage: outage(RESUME + 5000, RESUME + 5200), frames: announced(RESUME + 60), postcopyBlocktimeMs: null, rttRise: 30, rttNearMs: 30 }));
+    expect(c.cause).toBe('unknown');
+  });
+
+  it('a blackout that ended within the tolerance of the announcement is the switch-over, even with late answers after it', () => {
+    const c = outageCause(input({ outage: outage(RESUME - 100, RESUME + 300), blackout: true, frames: announced(RESUME + 60), postcopyBlocktimeMs: null, rttRise: 60, rttNearMs: 130 }));
+    expect(c.cause).toBe('switch-over');
+  });
+});

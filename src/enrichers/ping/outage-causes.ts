@@ -5,15 +5,19 @@
  * The rules, in order (docs/outage-causes.md):
  * 1. not-announced: nothing from the MAC on the destination's device between RESUME and the
  *    outage's end; or no announcement, and the outage ended as soon as the guest spoke.
- * 2. guest-stalled: the guest was blocked on post-copy page faults for at least half the outage
- *    (postcopy-blocktime), and the probes answered next to it came late (RTT at least
+ * 2. switch-over (blackouts only): it ended within the tolerance of the first frame.
+ * 3. announced-network-slow: a frame came at T, and the outage ran on for more than the
+ *    tolerance after T (or after its own start, when T came before it), while no probe reached
+ *    the VM on the destination's device until more than the tolerance after T.
+ * 4. guest-stalled: the probes answered next to the outage came late (RTT at least
  *    STALL_RTT_RISE times the pre-copy mean, and at least STALL_MIN_RTT_MS: a guest under TCG
- *    jitters by tens of ms); without a blocktime figure, a rise of STALL_RTT_RISE_ALONE times
- *    is taken alone, and the reason says so.
- * 3. switch-over (blackouts only): it ended within the tolerance of the first frame.
- * 4. announced-network-slow: a frame came at T, and the outage ran on for more than the
- *    tolerance after T (or after its own start, when T came before it).
- * 5. unknown otherwise, or when no capture ran and the guest was not stalled.
+ *    jitters by tens of ms) and, where the destination reports postcopy-blocktime, its vCPUs
+ *    were blocked on post-copy page faults for at least half the outage; without a blocktime
+ *    figure, a rise of STALL_RTT_RISE_ALONE times is taken alone, and the reason says so.
+ * 5. unknown otherwise: the probes reached the VM and it did not answer, yet not late enough
+ *    to call it stalled; or no capture ran and the guest was not stalled.
+ * Records of captures that did not see frames to the VM (firstDeliveredAt absent) skip the
+ * delivery test in 3.
  *
  * The tolerance is two probe periods plus CONVERGE_SLACK_MS: a probe may be sent just before
  * the frame that fixes the path, the next answered one is up to a period later, and the LAN
@@ -26,7 +30,7 @@ export const CONVERGE_SLACK_MS = 200;
 export const STALL_BLOCKTIME_SHARE = 0.5;
 export const STALL_RTT_RISE = 3;
 export const STALL_RTT_RISE_ALONE = 5;
-export const STALL_MIN_RTT_MS = 100;
+export const STALL_MIN_RTT_MS = 50;
 /** Frames this much before RESUME still count as after it (the two hosts' clocks). */
 export const CLOCK_SLACK_MS = 50;
 
@@ -42,6 +46,8 @@ export interface OutageCauseInput {
   rttRise: number | null;
   /** Mean RTT (ms) of the probes answered next to the outage. */
   rttNearMs: number | null;
+  /** Pages the destination asked the source for in post-copy (ram.postcopy-requests): its page faults. */
+  postcopyRequests?: number | null;
 }
 
 export function toleranceMs(periodMs: number): number {
@@ -66,6 +72,8 @@ export function outageCause(input: OutageCauseInput): OutageCauseFigures {
   const seenBeforeEnd = first !== null && first.at <= endAt;
   const afterFirstMs = seenBeforeEnd ? Math.max(0, endAt - Math.max(first.at, outage.startAt)) : null;
   const stall = stalled(input);
+  const deliveryKnown = frames?.firstDeliveredAt !== undefined;
+  const deliveredAt = frames?.firstDeliveredAt ?? null;
   const common = {
     announcementAfterResumeMs: firstAnnouncement !== null && resumedAt !== null ? Math.round(firstAnnouncement - resumedAt) : null,
     announcementRounds: announcementRounds(announcements.filter((at) => at <= endAt)),
@@ -92,15 +100,38 @@ export function outageCause(input: OutageCauseInput): OutageCauseFigures {
   if (!announcedBeforeEnd && afterFirstMs !== null && afterFirstMs <= tolerance) {
     return decide('not-announced', `no announcement on ${device}; the outage ended ${afterFirstMs} ms after the guest's own first frame (within ${tolerance} ms): only the guest's speaking fixed the path`);
   }
-  if (stall.stalled) return decide('guest-stalled', `${stall.reason}; frames were seen ${Math.round(first.at - (resumedAt ?? first.at))} ms after RESUME`);
   const what = first.kind === 'guest' ? "the guest's first frame" : `the first announcement (${first.kind})`;
-  if (afterFirstMs !== null && afterFirstMs <= tolerance) {
-    if (input.blackout) return decide('switch-over', `it ended ${afterFirstMs} ms after ${what} on ${device} (within ${tolerance} ms): the pause of the switch-over itself`);
+  const sinceResume = (at: number): string => `RESUME+${Math.round(at - (resumedAt ?? first.at))} ms`;
+  const withinTolerance = afterFirstMs !== null && afterFirstMs <= tolerance;
+  if (withinTolerance && input.blackout) return decide('switch-over', `it ended ${afterFirstMs} ms after ${what} on ${device} (within ${tolerance} ms): the pause of the switch-over itself`);
+  // From when the path could have converged: the first frame, or the outage's start if later.
+  const convergeFrom = Math.max(first.at, outage.startAt);
+  const delivered = deliveredAt !== null && deliveredAt >= from && deliveredAt <= endAt ? deliveredAt : null;
+  const pathLate = deliveryKnown && (delivered === null || delivered - convergeFrom > tolerance);
+  if (!withinTolerance && pathLate) {
+    const stoppedFirst = frames.stoppedAt !== null && frames.stoppedAt < endAt;
+    const before = stoppedFirst ? `before the capture stopped at the record's close (${sinceResume(frames.stoppedAt as number)})` : "before the outage's end";
+    const reached = delivered === null ? `no probe reached the VM on ${device} ${before}` : `the first probe reached the VM on ${device} only at ${sinceResume(delivered)}`;
+    return decide(
+      'announced-network-slow',
+      `${what} on ${device} came at ${sinceResume(first.at)}, yet the outage ran on ${((afterFirstMs ?? 0) / 1000).toFixed(3)} s after it (tolerance ${tolerance} ms) and ${reached}: the network did not converge`,
+    );
+  }
+  if (stall.stalled) return decide('guest-stalled', `${stall.reason}; frames were seen ${Math.round(first.at - (resumedAt ?? first.at))} ms after RESUME`);
+  if (withinTolerance) {
     return decide('unknown', `it ended ${afterFirstMs} ms after ${what} on ${device} (within ${tolerance} ms), so the network did converge; not guest-stalled: ${stall.reason}`);
+  }
+  if (deliveryKnown && delivered !== null) {
+    return decide(
+      'unknown',
+      `probes reached the VM on ${device} from ${sinceResume(delivered)}, yet it did not answer for ${((endAt - Math.max(delivered, outage.startAt)) / 1000).toFixed(3)} s: the network converged and the guest was silent; not guest-stalled: ${stall.reason}${
+        input.postcopyRequests != null ? `, the destination asked for ${input.postcopyRequests} pages in all its post-copy` : ''
+      }`,
+    );
   }
   return decide(
     'announced-network-slow',
-    `${what} on ${device} came at RESUME+${Math.round(first.at - (resumedAt ?? first.at))} ms, yet the outage ran on ${((afterFirstMs ?? 0) / 1000).toFixed(3)} s after it (tolerance ${tolerance} ms): the network did not converge; not guest-stalled: ${stall.reason}`,
+    `${what} on ${device} came at ${sinceResume(first.at)}, yet the outage ran on ${((afterFirstMs ?? 0) / 1000).toFixed(3)} s after it (tolerance ${tolerance} ms): the network did not converge (this capture did not watch frames to the VM); not guest-stalled: ${stall.reason}`,
   );
 }
 

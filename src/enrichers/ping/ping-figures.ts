@@ -79,6 +79,7 @@ export function pingFigures(record: MigrationRecord, target: string, probes: rea
       postcopyBlocktimeMs: record.qemu.postcopyBlocktimeMs?.value ?? null,
       rttRise: near !== null && baseline ? near / baseline : null,
       rttNearMs: near,
+      postcopyRequests: record.qemu.postcopyRequests?.value ?? null,
     }) };
   };
   const namedOutages = postcopyOutages.map((o) => caused(o, false));

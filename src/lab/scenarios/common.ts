@@ -5,6 +5,11 @@ import { toMeasurement } from './records.js';
 import type { ScenarioContext } from './types.js';
 
 export const RECORD_TIMEOUT_MS = 60_000;
+/**
+ * Answered probes a pinged VM needs before it migrates: the exporter's ping.before window (3 s at
+ * 100 ms, src/lab/exporter-config.ts), so that window holds a VM that answers, not its boot.
+ */
+export const PING_REPLIES_BEFORE_MIGRATING = 30;
 
 /** The i-th address from `first` (IPv4, last octet counted up): each lab VM its own address, and so its own MAC. */
 export function nthLanAddress(first: string, i: number): string {
@@ -18,9 +23,9 @@ export function dirtySpec(name: string, flavor: string, memoryMiB: number, fillM
 
 /** One live migration by the orchestrator, measured by the exporter (its closed record). */
 export async function migrateAndMeasure(ctx: ScenarioContext, running: RunningVm, step: string): Promise<{ measurement: LabMeasurement; running: RunningVm }> {
-  await ctx.waitForExporter(running.spec.name, running.host);
-  const since = Date.now();
   const pinged = running.spec.pingAddress !== undefined;
+  await ctx.waitForExporter(running.spec.name, running.host, pinged ? { pingReplies: PING_REPLIES_BEFORE_MIGRATING } : {});
+  const since = Date.now();
   const gauge = pinged ? ctx.records.watchSeries(`livemig_migration_current_postcopy_outage_seconds{vm="${running.spec.name}"}`) : undefined;
   let migration;
   try {

@@ -81,14 +81,17 @@ function causeVm(cause: InjectedCause, i: number): LabVmSpec {
 export const CLEAN_MAX_OUTAGE_SECONDS = 0.2;
 
 /**
- * What the exporter named for one run: the cause of its longest post-copy outage, or else of its
- * blackout; `clean` when there is no post-copy outage longer than one period and the blackout (if
- * any) was the switch-over itself. Pure.
+ * What the exporter named for one run: the cause of its longest post-copy outage longer than
+ * one period; else guest-stalled when a shorter one was named so (a stalled guest answers late
+ * and loses a probe here and there rather than a block of them); else the cause of its
+ * blackout, `clean` when there is none or it was the switch-over itself. Pure.
  */
 export function namedCause(m: Pick<LabMeasurement, 'blackoutCause' | 'postcopyOutageCauses'>): string {
-  const outages = (m.postcopyOutageCauses ?? []).filter((o) => o.seconds > CLEAN_MAX_OUTAGE_SECONDS);
+  const all = m.postcopyOutageCauses ?? [];
+  const outages = all.filter((o) => o.seconds > CLEAN_MAX_OUTAGE_SECONDS);
   const longest = outages.reduce<{ cause: string; seconds: number } | null>((a, o) => (a && a.seconds >= o.seconds ? a : o), null);
   if (longest) return longest.cause;
+  if (all.some((o) => o.cause === 'guest-stalled')) return 'guest-stalled';
   if (!m.blackoutCause || m.blackoutCause === 'switch-over') return 'clean';
   return m.blackoutCause;
 }

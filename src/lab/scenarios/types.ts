@@ -15,8 +15,11 @@ export interface ScenarioContext {
   signal: AbortSignal;
   /** A migration finished (the progress bar). */
   step(label: string): void;
-  /** Resolves once the exporter watches the VM's monitor on that host (before a migration starts). */
-  waitForExporter(vm: string, host: string): Promise<void>;
+  /**
+   * Resolves once the exporter watches the VM's monitor on that host (before a migration starts)
+   * and, with `pingReplies`, has that many answered probes of the VM with none lost since.
+   */
+  waitForExporter(vm: string, host: string, options?: { pingReplies?: number }): Promise<void>;
   /** The demo's number of migrations (default: until stopped). */
   count?: number;
 }

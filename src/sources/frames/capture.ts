@@ -1,7 +1,7 @@
 /**
  * One frame capture: tcpdump on a host's VM-facing device, for one VM's MAC, while that VM
- * migrates there. It keeps what the outage causes need (the announcements, the guest's first
- * own frame), not the frames. Bounded by tcpdump's capture filter, by `-c maxFrames`, and by
+ * migrates there. It keeps what the outage causes need (the announcements, when the guest
+ * spoke, when frames to the VM arrived), not the frames. Bounded by tcpdump's capture filter, by `-c maxFrames`, and by
  * stop() at the record's close. A device that does not exist yet (the destination's tap comes
  * with its QEMU) is tried again every RETRY_MS until stopped.
  */
@@ -10,9 +10,13 @@ import type { Clock } from '../../clock.js';
 import type { Host, HostProcess } from '../../hosts/host.js';
 import type { FrameFigures } from './types.js';
 import { announcementRounds } from './rounds.js';
-import { parseTcpdumpLine, tcpdumpArgs, type CapturedFrame } from './tcpdump-line.js';
+import { normalizeMac, parseTcpdumpLine, tcpdumpArgs, type CapturedFrame } from './tcpdump-line.js';
 
 export const MAX_ANNOUNCEMENTS_KEPT = 64;
+/** Times kept of the guest's own frames and of frames to it: enough to find the first after RESUME. */
+export const MAX_FRAME_TIMES_KEPT = 64;
+/** Frames this much before RESUME still count as after it (the two hosts' clocks). */
+export const RESUME_SLACK_MS = 50;
 const RETRY_MS = 500;
 
 export interface FrameCaptureOptions {
@@ -33,14 +37,18 @@ export class FrameCapture {
   private readonly startedAt: number;
   private stoppedAt: number | null = null;
   private readonly announcements: { at: number; kind: 'rarp' | 'garp' }[] = [];
-  private firstGuestFrameAt: number | null = null;
+  private readonly guestFrameTimes: number[] = [];
+  private readonly deliveredTimes: number[] = [];
   private framesSeen = 0;
   private truncated = false;
   private error: string | null = null;
   private running = false;
 
+  private readonly mac: string;
+
   constructor(private readonly options: FrameCaptureOptions) {
     this.startedAt = options.clock.wallMs();
+    this.mac = normalizeMac(options.mac) ?? options.mac;
     this.spawn();
   }
 
@@ -49,11 +57,12 @@ export class FrameCapture {
     return this.running;
   }
 
-  /** The first frame of any kind seen (the live cause), wall ms. */
+  /** The first frame of any kind from the VM seen (the live cause), wall ms. */
   get firstFrameAt(): number | null {
     const announced = this.announcements[0]?.at ?? null;
-    if (announced === null) return this.firstGuestFrameAt;
-    return this.firstGuestFrameAt === null ? announced : Math.min(announced, this.firstGuestFrameAt);
+    const guest = this.guestFrameTimes[0] ?? null;
+    if (announced === null) return guest;
+    return guest === null ? announced : Math.min(announced, guest);
   }
 
   stop(): void {
@@ -64,8 +73,15 @@ export class FrameCapture {
     this.process?.kill();
   }
 
-  figures(): FrameFigures {
+  /**
+   * What the capture saw. Before RESUME the guest still runs on the source, and its broadcasts
+   * (and the LAN's flooding) reach this device too: the guest's first frame and the first frame
+   * to it count from `resumedAt` (when known) on.
+   */
+  figures(resumedAt: number | null = null): FrameFigures {
     const { host, device, mac, maxFrames } = this.options;
+    const from = resumedAt === null ? -Infinity : resumedAt - RESUME_SLACK_MS;
+    const firstFrom = (times: number[]): number | null => times.find((at) => at >= from) ?? null;
     return {
       host: host.name,
       device,
@@ -74,11 +90,12 @@ export class FrameCapture {
       stoppedAt: this.stoppedAt,
       announcements: this.announcements.map((a) => ({ ...a })),
       announcementRounds: announcementRounds(this.announcements.map((a) => a.at)),
-      firstGuestFrameAt: this.firstGuestFrameAt,
+      firstGuestFrameAt: firstFrom(this.guestFrameTimes),
+      firstDeliveredAt: firstFrom(this.deliveredTimes),
       framesSeen: this.framesSeen,
       truncated: this.truncated,
       error: this.error,
-      evidence: `tcpdump on ${host.name} ${device}, frames from ${mac} (RARP, ARP, IPv4, IPv6, VLAN), at most ${maxFrames}`,
+      evidence: `tcpdump on ${host.name} ${device}, frames from and to ${mac} (RARP, ARP, IPv4, IPv6, VLAN), at most ${maxFrames}`,
     };
   }
 
@@ -124,12 +141,21 @@ export class FrameCapture {
   }
 
   private take(frame: CapturedFrame): void {
+    if (frame.sourceMac !== this.mac) {
+      // Unicast to the VM: the LAN's path leads here. Broadcasts reach every host and prove nothing.
+      if (frame.destinationMac === this.mac) keep(this.deliveredTimes, frame.atMs);
+      return;
+    }
     if (frame.kind === 'guest') {
-      this.firstGuestFrameAt ??= frame.atMs;
+      keep(this.guestFrameTimes, frame.atMs);
       return;
     }
     if (this.announcements.length < MAX_ANNOUNCEMENTS_KEPT) this.announcements.push({ at: frame.atMs, kind: frame.kind });
   }
+}
+
+function keep(times: number[], at: number): void {
+  if (times.length < MAX_FRAME_TIMES_KEPT) times.push(at);
 }
 
 function lastLine(text: string): string | null {

@@ -88,7 +88,7 @@ export function normalizeMac(text: string): string | null {
 
 const DEVICE_NAME = /^[A-Za-z0-9_.:][A-Za-z0-9_.:-]{0,14}$/;
 
-/** tcpdump's argv (after `tcpdump`) to print at most maxFrames frames from `mac` on `device`, as parseTcpdumpLine reads them. */
+/** tcpdump's argv (after `tcpdump`) to print at most maxFrames frames from or to `mac` on `device`, as parseTcpdumpLine reads them. */
 export function tcpdumpArgs(device: string, mac: string, maxFrames: number): string[] {
   if (!DEVICE_NAME.test(device)) throw new RangeError(`device: not a Linux interface name: ${JSON.stringify(device)}`);
   const normalized = normalizeMac(mac);
@@ -103,6 +103,6 @@ export function tcpdumpArgs(device: string, mac: string, maxFrames: number): str
     // Into a pipe, tcpdump would otherwise buffer frames in the kernel until its buffer fills.
     '--immediate-mode',
     // `vlan` last: it shifts the offsets of any primitive after it to the inner header.
-    `ether src ${normalized} and (rarp or arp or ip or ip6 or vlan)`,
+    `ether host ${normalized} and (rarp or arp or ip or ip6 or vlan)`,
   ];
 }

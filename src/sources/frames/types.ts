@@ -18,6 +18,12 @@ export interface FrameFigures {
   announcementRounds: number;
   /** The guest's first own frame (not an announcement) after the destination's RESUME, wall ms. */
   firstGuestFrameAt: number | null;
+  /**
+   * The first unicast frame to the VM's MAC on the device after RESUME (wall ms): the LAN's path
+   * to the destination works from then on. null: none before the capture stopped; absent in
+   * records of exporters that did not capture frames to the VM.
+   */
+  firstDeliveredAt?: number | null;
   framesSeen: number;
   /** The line cap was reached: the capture stopped early. */
   truncated: boolean;
