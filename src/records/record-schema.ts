@@ -28,6 +28,7 @@ const frames = z.object({
   announcementRounds: z.number(),
   firstGuestFrameAt: z.number().nullable(),
   firstDeliveredAt: z.number().nullable().optional(),
+  deliveries: z.array(z.object({ from: z.number(), to: z.number() })).optional(),
   framesSeen: z.number(),
   truncated: z.boolean(),
   error: z.string().nullable(),

@@ -209,7 +209,7 @@ export interface OutageCauseFigures {
   secondsAfterFirstFrame: number | null;
   /** Destination's postcopy-blocktime (ms) for the migration, when reported. */
   postcopyBlocktimeMs: number | null;
-  /** Mean RTT of the probes answered next to the outage over the pre-copy mean; null: not enough probes. */
+  /** Median RTT of the probes answered in the second after the outage (else before it) over the pre-copy mean; null: no such probes. */
   rttRise: number | null;
   evidence: Evidence;
 }

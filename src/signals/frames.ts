@@ -38,6 +38,7 @@ export const framesSignal: SignalFactory = ({ config, clock, logger, hosts, vms,
           mac: nic.mac,
           tcpdumpPath: config.frames.tcpdumpPath,
           maxFrames: config.frames.maxFrames,
+          deliveryGapMs: 2 * config.ping.periodMs + 50,
           clock,
           onProblem: (reason) => {
             metrics.sourceError('frames', name, /^tcpdump on /.test(reason) ? 'command' : 'protocol');

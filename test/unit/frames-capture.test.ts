@@ -36,7 +36,7 @@ afterAll(async () => {
 
 async function replayed(mac = VM): Promise<{ capture: FrameCapture; problems: string[] }> {
   const problems: string[] = [];
-  const capture = new FrameCapture({ host: new LocalHost('dst'), device: 'tap0', mac, tcpdumpPath: replay, maxFrames: 2000, clock: systemClock, onProblem: (r) => problems.push(r) });
+  const capture = new FrameCapture({ host: new LocalHost('dst'), device: 'tap0', mac, tcpdumpPath: replay, maxFrames: 2000, deliveryGapMs: 250, clock: systemClock, onProblem: (r) => problems.push(r) });
   await expect.poll(() => capture.capturing, { timeout: 5_000 }).toBe(false);
   return { capture, problems };
 }

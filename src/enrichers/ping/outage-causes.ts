@@ -5,19 +5,21 @@
  * The rules, in order (docs/outage-causes.md):
  * 1. not-announced: nothing from the MAC on the destination's device between RESUME and the
  *    outage's end; or no announcement, and the outage ended as soon as the guest spoke.
- * 2. switch-over (blackouts only): it ended within the tolerance of the first frame.
- * 3. announced-network-slow: a frame came at T, and the outage ran on for more than the
- *    tolerance after T (or after its own start, when T came before it), while no probe reached
- *    the VM on the destination's device until more than the tolerance after T.
- * 4. guest-stalled: the probes answered next to the outage came late (RTT at least
+ * 2. announced-network-slow: a frame came at T, and the outage ran on for more than the
+ *    tolerance after T (or after its own start, when T came before it), while the probes did
+ *    not reach the VM on the destination's device for good until more than the tolerance after
+ *    T (convergedAt).
+ * 3. guest-stalled: the probes answered after the outage came late (median RTT at least
  *    STALL_RTT_RISE times the pre-copy mean, and at least STALL_MIN_RTT_MS: a guest under TCG
  *    jitters by tens of ms) and, where the destination reports postcopy-blocktime, its vCPUs
  *    were blocked on post-copy page faults for at least half the outage; without a blocktime
  *    figure, a rise of STALL_RTT_RISE_ALONE times is taken alone, and the reason says so.
+ * 4. switch-over (blackouts only): it ended within the tolerance of the first frame, or of
+ *    the probes reaching the VM.
  * 5. unknown otherwise: the probes reached the VM and it did not answer, yet not late enough
  *    to call it stalled; or no capture ran and the guest was not stalled.
- * Records of captures that did not see frames to the VM (firstDeliveredAt absent) skip the
- * delivery test in 3.
+ * Records of captures that did not see frames to the VM (no `deliveries`) skip the delivery
+ * test in 2.
  *
  * The tolerance is two probe periods plus CONVERGE_SLACK_MS: a probe may be sent just before
  * the frame that fixes the path, the next answered one is up to a period later, and the LAN
@@ -44,7 +46,7 @@ export interface OutageCauseInput {
   frames: FrameFigures | null;
   postcopyBlocktimeMs: number | null;
   rttRise: number | null;
-  /** Mean RTT (ms) of the probes answered next to the outage. */
+  /** Median RTT (ms) of the probes answered after the outage (rttNear). */
   rttNearMs: number | null;
   /** Pages the destination asked the source for in post-copy (ram.postcopy-requests): its page faults. */
   postcopyRequests?: number | null;
@@ -72,8 +74,6 @@ export function outageCause(input: OutageCauseInput): OutageCauseFigures {
   const seenBeforeEnd = first !== null && first.at <= endAt;
   const afterFirstMs = seenBeforeEnd ? Math.max(0, endAt - Math.max(first.at, outage.startAt)) : null;
   const stall = stalled(input);
-  const deliveryKnown = frames?.firstDeliveredAt !== undefined;
-  const deliveredAt = frames?.firstDeliveredAt ?? null;
   const common = {
     announcementAfterResumeMs: firstAnnouncement !== null && resumedAt !== null ? Math.round(firstAnnouncement - resumedAt) : null,
     announcementRounds: announcementRounds(announcements.filter((at) => at <= endAt)),
@@ -103,28 +103,33 @@ export function outageCause(input: OutageCauseInput): OutageCauseFigures {
   const what = first.kind === 'guest' ? "the guest's first frame" : `the first announcement (${first.kind})`;
   const sinceResume = (at: number): string => `RESUME+${Math.round(at - (resumedAt ?? first.at))} ms`;
   const withinTolerance = afterFirstMs !== null && afterFirstMs <= tolerance;
-  if (withinTolerance && input.blackout) return decide('switch-over', `it ended ${afterFirstMs} ms after ${what} on ${device} (within ${tolerance} ms): the pause of the switch-over itself`);
   // From when the path could have converged: the first frame, or the outage's start if later.
   const convergeFrom = Math.max(first.at, outage.startAt);
-  const delivered = deliveredAt !== null && deliveredAt >= from && deliveredAt <= endAt ? deliveredAt : null;
-  const pathLate = deliveryKnown && (delivered === null || delivered - convergeFrom > tolerance);
+  const deliveryKnown = frames.deliveries !== undefined;
+  const converged = deliveryKnown ? convergedAt(frames.deliveries ?? [], endAt, frames.stoppedAt, tolerance) : null;
+  const pathLate = deliveryKnown && (converged === null || converged - convergeFrom > tolerance);
   if (!withinTolerance && pathLate) {
     const stoppedFirst = frames.stoppedAt !== null && frames.stoppedAt < endAt;
-    const before = stoppedFirst ? `before the capture stopped at the record's close (${sinceResume(frames.stoppedAt as number)})` : "before the outage's end";
-    const reached = delivered === null ? `no probe reached the VM on ${device} ${before}` : `the first probe reached the VM on ${device} only at ${sinceResume(delivered)}`;
+    const before = stoppedFirst ? `up to the capture's stop at the record's close (${sinceResume(frames.stoppedAt as number)})` : "up to the outage's end";
+    const reached = converged === null ? `probes did not reach the VM on ${device} ${before}` : `probes reached the VM on ${device} only from ${sinceResume(converged)}`;
     return decide(
       'announced-network-slow',
       `${what} on ${device} came at ${sinceResume(first.at)}, yet the outage ran on ${((afterFirstMs ?? 0) / 1000).toFixed(3)} s after it (tolerance ${tolerance} ms) and ${reached}: the network did not converge`,
     );
   }
   if (stall.stalled) return decide('guest-stalled', `${stall.reason}; frames were seen ${Math.round(first.at - (resumedAt ?? first.at))} ms after RESUME`);
+  const afterDeliveryMs = converged === null ? null : Math.max(0, endAt - Math.max(converged, outage.startAt));
+  if (input.blackout && withinTolerance) return decide('switch-over', `it ended ${afterFirstMs} ms after ${what} on ${device} (within ${tolerance} ms): the pause of the switch-over itself`);
+  if (input.blackout && afterDeliveryMs !== null && afterDeliveryMs <= tolerance) {
+    return decide('switch-over', `it ended ${afterDeliveryMs} ms after probes reached the VM on ${device} (from ${sinceResume(converged as number)}, within ${tolerance} ms of ${what}): the pause of the switch-over itself`);
+  }
   if (withinTolerance) {
     return decide('unknown', `it ended ${afterFirstMs} ms after ${what} on ${device} (within ${tolerance} ms), so the network did converge; not guest-stalled: ${stall.reason}`);
   }
-  if (deliveryKnown && delivered !== null) {
+  if (converged !== null) {
     return decide(
       'unknown',
-      `probes reached the VM on ${device} from ${sinceResume(delivered)}, yet it did not answer for ${((endAt - Math.max(delivered, outage.startAt)) / 1000).toFixed(3)} s: the network converged and the guest was silent; not guest-stalled: ${stall.reason}${
+      `probes reached the VM on ${device} from ${sinceResume(converged)}, yet it did not answer for ${((afterDeliveryMs ?? 0) / 1000).toFixed(3)} s: the network converged and the guest was silent; not guest-stalled: ${stall.reason}${
         input.postcopyRequests != null ? `, the destination asked for ${input.postcopyRequests} pages in all its post-copy` : ''
       }`,
     );
@@ -135,6 +140,19 @@ export function outageCause(input: OutageCauseInput): OutageCauseFigures {
   );
 }
 
+/**
+ * When the path to the destination converged for good, as far as the outage goes: the start of
+ * the span of frames to the VM that lasts up to the outage's end (or the capture's stop, when
+ * earlier), within `gapMs`. A stray probe that got through before a loss does not count. null:
+ * no such span.
+ */
+export function convergedAt(deliveries: readonly { from: number; to: number }[], endAt: number, stoppedAt: number | null, gapMs: number): number | null {
+  const horizon = Math.min(endAt, stoppedAt ?? Infinity);
+  const last = deliveries.filter((d) => d.from <= horizon).at(-1);
+  if (!last || horizon - last.to > gapMs) return null;
+  return last.from;
+}
+
 function firstFrame(announcement: { at: number; kind: 'rarp' | 'garp' } | null, guestAt: number | null): FirstFrame | null {
   if (announcement && (guestAt === null || announcement.at <= guestAt)) return announcement;
   return guestAt === null ? null : { at: guestAt, kind: 'guest' };
@@ -143,7 +161,7 @@ function firstFrame(announcement: { at: number; kind: 'rarp' | 'garp' } | null, 
 function stalled(input: OutageCauseInput): { stalled: boolean; reason: string } {
   const { outage, postcopyBlocktimeMs: blocktime, rttRise, rttNearMs } = input;
   const outageMs = outage.seconds * 1000;
-  const rise = rttRise === null || rttNearMs === null ? 'no RTTs next to the outage' : `RTT next to it ${rttNearMs.toFixed(1)} ms, ${rttRise.toFixed(1)} times the pre-copy mean`;
+  const rise = rttRise === null || rttNearMs === null ? 'no RTTs around the outage' : `RTT after it ${rttNearMs.toFixed(1)} ms (median), ${rttRise.toFixed(1)} times the pre-copy mean`;
   const late = rttNearMs !== null && rttNearMs >= STALL_MIN_RTT_MS;
   if (blocktime === null) {
     if (rttRise !== null && rttRise >= STALL_RTT_RISE_ALONE && late) return { stalled: true, reason: `${rise} (at least ${STALL_RTT_RISE_ALONE}; no postcopy-blocktime reported)` };
@@ -163,14 +181,21 @@ function evidenceOf(input: OutageCauseInput): string {
   return parts.join('; ');
 }
 
-/** Mean RTT (ms) of the answered probes within `windowMs` before the outage and after its end; null when there are none. */
+/**
+ * Median RTT (ms) of the probes answered within `windowMs` after the outage's end, or before its
+ * start when none came after; null when there are none. After, not before: a blackout is always
+ * preceded by pre-copy's quick answers. The median, not the mean: a clean post-copy's two or three
+ * slow answers do not make a second of quick ones slow.
+ */
 export function rttNear(probes: readonly { sentWallMs: number; rttMs: number | null }[], outage: OutageFigure, windowMs: number): number | null {
   const endAt = outage.endAt ?? Infinity;
-  const near = probes.filter(
-    (p) => p.rttMs !== null && ((p.sentWallMs >= outage.startAt - windowMs && p.sentWallMs < outage.startAt) || (p.sentWallMs >= endAt && p.sentWallMs < endAt + windowMs)),
-  );
+  const answered = (from: number, to: number) => probes.filter((p) => p.rttMs !== null && p.sentWallMs >= from && p.sentWallMs < to).map((p) => p.rttMs as number);
+  const after = answered(endAt, endAt + windowMs);
+  const near = after.length > 0 ? after : answered(outage.startAt - windowMs, outage.startAt);
   if (near.length === 0) return null;
-  return near.reduce((sum, p) => sum + (p.rttMs as number), 0) / near.length;
+  const sorted = [...near].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /**

@@ -66,7 +66,7 @@ export function pingFigures(record: MigrationRecord, target: string, probes: rea
     { startMs: end, endMs: end + options.afterMs },
   ];
   const [before, precopy, postcopy, after] = statsByWindow(probes, windows).map(phaseStats) as [PhaseProbeStats, PhaseProbeStats, PhaseProbeStats, PhaseProbeStats];
-  // Probes next to an outage: a second either side, against the pre-copy RTT (the guest before any page fault).
+  // Probes answered in the second after an outage (else before it), against the pre-copy RTT (the guest before any page fault).
   const baseline = precopy.rttMeanMs ?? before.rttMeanMs;
   const caused = (o: OutageFigure, isBlackout: boolean): OutageFigure => {
     const near = rttNear(probes, o, RTT_RISE_WINDOW_MS);

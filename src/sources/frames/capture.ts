@@ -13,7 +13,7 @@ import { announcementRounds } from './rounds.js';
 import { normalizeMac, parseTcpdumpLine, tcpdumpArgs, type CapturedFrame } from './tcpdump-line.js';
 
 export const MAX_ANNOUNCEMENTS_KEPT = 64;
-/** Times kept of the guest's own frames and of frames to it: enough to find the first after RESUME. */
+/** Times kept of the guest's own frames, and spans of frames to it: enough to find the first after RESUME. */
 export const MAX_FRAME_TIMES_KEPT = 64;
 /** Frames this much before RESUME still count as after it (the two hosts' clocks). */
 export const RESUME_SLACK_MS = 50;
@@ -25,6 +25,8 @@ export interface FrameCaptureOptions {
   mac: string;
   tcpdumpPath: string;
   maxFrames: number;
+  /** Frames to the VM less than this apart are one span of `deliveries` (the ping period's business). */
+  deliveryGapMs: number;
   clock: Clock;
   /** A line that is not a frame, or tcpdump's failure: counted and logged by the caller. */
   onProblem(reason: string): void;
@@ -38,7 +40,7 @@ export class FrameCapture {
   private stoppedAt: number | null = null;
   private readonly announcements: { at: number; kind: 'rarp' | 'garp' }[] = [];
   private readonly guestFrameTimes: number[] = [];
-  private readonly deliveredTimes: number[] = [];
+  private readonly deliveries: { from: number; to: number }[] = [];
   private framesSeen = 0;
   private truncated = false;
   private error: string | null = null;
@@ -82,6 +84,7 @@ export class FrameCapture {
     const { host, device, mac, maxFrames } = this.options;
     const from = resumedAt === null ? -Infinity : resumedAt - RESUME_SLACK_MS;
     const firstFrom = (times: number[]): number | null => times.find((at) => at >= from) ?? null;
+    const deliveries = this.deliveries.filter((d) => d.to >= from).map((d) => ({ ...d }));
     return {
       host: host.name,
       device,
@@ -91,7 +94,8 @@ export class FrameCapture {
       announcements: this.announcements.map((a) => ({ ...a })),
       announcementRounds: announcementRounds(this.announcements.map((a) => a.at)),
       firstGuestFrameAt: firstFrom(this.guestFrameTimes),
-      firstDeliveredAt: firstFrom(this.deliveredTimes),
+      firstDeliveredAt: deliveries[0] ? Math.max(deliveries[0].from, from) : null,
+      deliveries,
       framesSeen: this.framesSeen,
       truncated: this.truncated,
       error: this.error,
@@ -140,10 +144,16 @@ export class FrameCapture {
     this.take(parsed.frame);
   }
 
+  private delivered(at: number): void {
+    const last = this.deliveries.at(-1);
+    if (last && at - last.to <= this.options.deliveryGapMs) last.to = Math.max(last.to, at);
+    else if (this.deliveries.length < MAX_FRAME_TIMES_KEPT) this.deliveries.push({ from: at, to: at });
+  }
+
   private take(frame: CapturedFrame): void {
     if (frame.sourceMac !== this.mac) {
       // Unicast to the VM: the LAN's path leads here. Broadcasts reach every host and prove nothing.
-      if (frame.destinationMac === this.mac) keep(this.deliveredTimes, frame.atMs);
+      if (frame.destinationMac === this.mac) this.delivered(frame.atMs);
       return;
     }
     if (frame.kind === 'guest') {

@@ -24,6 +24,11 @@ export interface FrameFigures {
    * records of exporters that did not capture frames to the VM.
    */
   firstDeliveredAt?: number | null;
+  /**
+   * When unicast frames to the VM arrived after RESUME, as spans of frames less than the capture's
+   * gap apart (two probe periods and 50 ms), at most 64: which parts of an outage the path led here.
+   */
+  deliveries?: { from: number; to: number }[];
   framesSeen: number;
   /** The line cap was reached: the capture stopped early. */
   truncated: boolean;
