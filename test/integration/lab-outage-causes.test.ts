@@ -24,10 +24,11 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'ip', 'tc',
     if (out) await rm(out, { recursive: true, force: true });
   });
 
-  // The frame watcher and the causes' inputs, per injected cause. Whether the named causes reach
-  // 90 % per cause is not asserted yet: issue 15 stays open on it (the lab's LAN sometimes keeps a
-  // VM dark for seconds whatever was injected; see the closing note).
-  it(`${RUNS} run(s) of each cause: the destination's frames in every record, none from a silent destination, a cause with its reason for every outage; nothing left behind`, async () => {
+  // The frame watcher and the causes' inputs, per injected cause, and the causes the lab makes
+  // every time (bench/outage-causes.ts: 10 of 10 each, 2026-12-02). clean and guest-stalled are
+  // printed, not asserted: the TCG guest goes silent for seconds after some post-copies, which the
+  // exporter names `unknown` (docs/outage-causes.md, "The lab").
+  it(`${RUNS} run(s) of each cause: the destination's frames in every record, not-announced and announced-network-slow named so, a cause with its reason for every outage; nothing left behind`, async () => {
     const lab = LabRun.start(['--scenario', 'outage-causes', '--engine', 'qemu', '--count', String(RUNS), '--linger', '120', '--out', out]);
     await lab.lingering(60_000 + RUNS * OUTAGE_CAUSE_KINDS.length * PER_RUN_MS);
     const records = (await lab.migrations()).reverse();
@@ -48,12 +49,16 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'ip', 'tc',
       // Announcements came only where the destination was let announce: QEMU's RARP rounds from RESUME on.
       if (injected === 'not-announced') expect(frames?.announcements, record.vm).toEqual([]);
       else expect(frames?.announcements[0]?.kind, record.vm).toBe('rarp');
+      // The LAN's probes to the VM, seen on the destination's tap unless the LAN lost the VM first.
+      expect(frames?.deliveries, record.vm).toBeInstanceOf(Array);
+      if (injected === 'clean') expect(frames?.firstDeliveredAt, record.vm).not.toBeNull();
       const outages = [record.ping?.switchoverBlackout, ...(record.ping?.postcopyOutages ?? [])].filter((o) => o !== null && o !== undefined);
       for (const o of outages) {
         expect(o.cause?.reason.length, record.vm).toBeGreaterThan(20);
         if (injected === 'not-announced') expect(o.cause?.announcementRounds).toBe(0);
       }
     }
+    for (const r of runs) if (r.injected === 'not-announced' || r.injected === 'announced-network-slow') expect(r.named, r.m.vm).toBe(r.injected);
     expect(leftovers(lab.pid)).toEqual(noLeftovers());
   }, 120_000 + RUNS * OUTAGE_CAUSE_KINDS.length * PER_RUN_MS);
 

@@ -216,6 +216,12 @@ describe('outage causes, with the frames that reached the VM on the destination'
     expect(c.reason).toMatch(/probes reached the VM on tap0 on dst only from RESUME\+2480 ms/);
   });
 
+  it('probes that reached the VM for seconds count as converged, though the LAN stopped sending when the silent guest left its ARP unanswered', () => {
+    const c = outageCause(input({ outage: blackholed, frames: frames({ announcements: QEMU_ROUNDS, deliveries: [{ from: RESUME + 50, to: RESUME + 1800 }], stoppedAt: RESUME + 16_000 }), postcopyBlocktimeMs: null, rttRise: null, rttNearMs: null }));
+    expect(c.cause).toBe('unknown');
+    expect(c.reason).toMatch(/probes reached the VM on tap0 on dst from RESUME\+50 ms/);
+  });
+
   it('probes that kept reaching the VM up to the capture\'s stop, before the outage ended, count as converged', () => {
     const c = outageCause(input({ outage: blackholed, frames: frames({ announcements: QEMU_ROUNDS, deliveries: [{ from: RESUME + 120, to: RESUME + 280 }], stoppedAt: RESUME + 300 }), postcopyBlocktimeMs: null, rttRise: null, rttNearMs: null }));
     expect(c.cause).toBe('unknown');

@@ -7,8 +7,8 @@
  *    outage's end; or no announcement, and the outage ended as soon as the guest spoke.
  * 2. announced-network-slow: a frame came at T, and the outage ran on for more than the
  *    tolerance after T (or after its own start, when T came before it), while the probes did
- *    not reach the VM on the destination's device for good until more than the tolerance after
- *    T (convergedAt).
+ *    not reach the VM on the destination's device for good (convergedAt) until more than the
+ *    tolerance after T.
  * 3. guest-stalled: the probes answered after the outage came late (median RTT at least
  *    STALL_RTT_RISE times the pre-copy mean, and at least STALL_MIN_RTT_MS: a guest under TCG
  *    jitters by tens of ms) and, where the destination reports postcopy-blocktime, its vCPUs
@@ -106,7 +106,7 @@ export function outageCause(input: OutageCauseInput): OutageCauseFigures {
   // From when the path could have converged: the first frame, or the outage's start if later.
   const convergeFrom = Math.max(first.at, outage.startAt);
   const deliveryKnown = frames.deliveries !== undefined;
-  const converged = deliveryKnown ? convergedAt(frames.deliveries ?? [], endAt, frames.stoppedAt, tolerance) : null;
+  const converged = deliveryKnown ? convergedAt(frames.deliveries ?? [], convergeFrom, endAt, frames.stoppedAt, tolerance) : null;
   const pathLate = deliveryKnown && (converged === null || converged - convergeFrom > tolerance);
   if (!withinTolerance && pathLate) {
     const stoppedFirst = frames.stoppedAt !== null && frames.stoppedAt < endAt;
@@ -141,16 +141,20 @@ export function outageCause(input: OutageCauseInput): OutageCauseFigures {
 }
 
 /**
- * When the path to the destination converged for good, as far as the outage goes: the start of
- * the span of frames to the VM that lasts up to the outage's end (or the capture's stop, when
- * earlier), within `gapMs`. A stray probe that got through before a loss does not count. null:
- * no such span.
+ * When the path to the destination converged for good, as far as the outage goes: the first span
+ * of frames to the VM from `from` on that lasted at least `minMs`, or lasted up to the outage's
+ * end (or the capture's stop, when earlier) within `minMs`. A stray probe that got through as the
+ * LAN lost the VM does not count; a span that ended while the guest stayed silent does (the LAN
+ * host stops sending when its ARP entry for the VM fails). null: no such span.
  */
-export function convergedAt(deliveries: readonly { from: number; to: number }[], endAt: number, stoppedAt: number | null, gapMs: number): number | null {
+export function convergedAt(deliveries: readonly { from: number; to: number }[], from: number, endAt: number, stoppedAt: number | null, minMs: number): number | null {
   const horizon = Math.min(endAt, stoppedAt ?? Infinity);
-  const last = deliveries.filter((d) => d.from <= horizon).at(-1);
-  if (!last || horizon - last.to > gapMs) return null;
-  return last.from;
+  for (const d of deliveries) {
+    if (d.to < from || d.from > horizon) continue;
+    const start = Math.max(d.from, from);
+    if (Math.min(d.to, horizon) - start >= minMs || horizon - d.to <= minMs) return start;
+  }
+  return null;
 }
 
 function firstFrame(announcement: { at: number; kind: 'rarp' | 'garp' } | null, guestAt: number | null): FirstFrame | null {
