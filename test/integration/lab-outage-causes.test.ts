@@ -49,9 +49,8 @@ describe.runIf(requireEnvironment(missingTools('qemu-system-x86_64', 'ip', 'tc',
       // Announcements came only where the destination was let announce: QEMU's RARP rounds from RESUME on.
       if (injected === 'not-announced') expect(frames?.announcements, record.vm).toEqual([]);
       else expect(frames?.announcements[0]?.kind, record.vm).toBe('rarp');
-      // The LAN's probes to the VM, seen on the destination's tap unless the LAN lost the VM first.
+      // The spans of the LAN's probes to the VM on the destination's tap (empty when none came before the record closed).
       expect(frames?.deliveries, record.vm).toBeInstanceOf(Array);
-      if (injected === 'clean') expect(frames?.firstDeliveredAt, record.vm).not.toBeNull();
       const outages = [record.ping?.switchoverBlackout, ...(record.ping?.postcopyOutages ?? [])].filter((o) => o !== null && o !== undefined);
       for (const o of outages) {
         expect(o.cause?.reason.length, record.vm).toBeGreaterThan(20);
