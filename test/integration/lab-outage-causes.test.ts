@@ -1,6 +1,6 @@
 /**
  * `lab --scenario outage-causes`: each cause of an outage made on purpose with real QEMU (the
- * Linux guest under TCG, tcpdump on the destination's tap, postcopy-blocktime), and the cause the
+ * Linux guest under TCG, tcpdump on the destination's tap, slow post-copies), and the cause the
  * exporter named for it. LME_CAUSE_RUNS runs of each cause (default 1).
  */
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -14,7 +14,7 @@ import type { Scenario } from './types.js';
  * - announced-network-slow: announcements on, but the LAN loses the VM's address (a blackhole
  *   route in the lan namespace) from RESUME for NETWORK_SLOW_BLACKHOLE.lengthMs;
  * - guest-stalled: post-copy at GUEST_STALLED_BANDWIDTH while the guest dirties its memory, so
- *   its vCPU waits for pages (postcopy-blocktime, on in the lab's destinations);
+ *   its vCPU waits for pages and answers late (postcopy-blocktime stays off: docs/outage-causes.md);
  * - clean: announcements on, no fault: at most a blackout of the switch-over itself.
  */
 export const OUTAGE_CAUSE_KINDS = ['clean', 'not-announced', 'announced-network-slow', 'guest-stalled'] as const;
