@@ -26,6 +26,7 @@
  * needs a moment to learn.
  */
 import { announcementRounds } from '../../sources/frames/rounds.js';
+import { RESUME_SLACK_MS } from '../../sources/frames/types.js';
 import type { FrameFigures, FrameKind, OutageCause, OutageCauseFigures, OutageFigure } from '../../records/record.js';
 
 export const CONVERGE_SLACK_MS = 200;
@@ -33,8 +34,6 @@ export const STALL_BLOCKTIME_SHARE = 0.5;
 export const STALL_RTT_RISE = 3;
 export const STALL_RTT_RISE_ALONE = 5;
 export const STALL_MIN_RTT_MS = 50;
-/** Frames this much before RESUME still count as after it (the two hosts' clocks). */
-export const CLOCK_SLACK_MS = 50;
 
 export interface OutageCauseInput {
   outage: OutageFigure;
@@ -65,7 +64,7 @@ export function outageCause(input: OutageCauseInput): OutageCauseFigures {
   const { outage, frames, resumedAt, periodMs } = input;
   const endAt = outage.endAt ?? outage.startAt + outage.seconds * 1000;
   const tolerance = toleranceMs(periodMs);
-  const from = resumedAt === null ? -Infinity : resumedAt - CLOCK_SLACK_MS;
+  const from = resumedAt === null ? -Infinity : resumedAt - RESUME_SLACK_MS;
   const announced = (frames?.announcements ?? []).filter((a) => a.at >= from);
   const announcements = announced.map((a) => a.at);
   const firstAnnouncement = announcements[0] ?? null;
@@ -208,7 +207,7 @@ export function rttNear(probes: readonly { sentWallMs: number; rttMs: number | n
  */
 export function provisionalCause(outageStartMs: number, nowMs: number, resumedAt: number | null, firstFrameAt: number | null, periodMs: number, capturing: boolean): OutageCause {
   if (!capturing) return 'unknown';
-  const from = resumedAt === null ? -Infinity : resumedAt - CLOCK_SLACK_MS;
+  const from = resumedAt === null ? -Infinity : resumedAt - RESUME_SLACK_MS;
   if (firstFrameAt === null || firstFrameAt < from) return 'not-announced';
   return nowMs - Math.max(firstFrameAt, outageStartMs) > toleranceMs(periodMs) ? 'announced-network-slow' : 'unknown';
 }

@@ -1,22 +1,20 @@
 /**
  * One frame capture: tcpdump on a host's VM-facing device, for one VM's MAC, while that VM
  * migrates there. It keeps what the outage causes need (the announcements, when the guest
- * spoke, when frames to the VM arrived), not the frames. Bounded by tcpdump's capture filter, by `-c maxFrames`, and by
- * stop() at the record's close. A device that does not exist yet (the destination's tap comes
- * with its QEMU) is tried again every RETRY_MS until stopped.
+ * spoke, when frames to the VM arrived), not the frames. Bounded by tcpdump's capture filter,
+ * by `-c maxFrames`, and by stop() at the record's close. A device that does not exist yet (the
+ * destination's tap comes with its QEMU) is tried again every RETRY_MS until stopped.
  */
 import { createInterface } from 'node:readline';
 import type { Clock } from '../../clock.js';
 import type { Host, HostProcess } from '../../hosts/host.js';
-import type { FrameFigures } from './types.js';
+import { RESUME_SLACK_MS, type FrameFigures } from './types.js';
 import { announcementRounds } from './rounds.js';
 import { normalizeMac, parseTcpdumpLine, tcpdumpArgs, type CapturedFrame } from './tcpdump-line.js';
 
 export const MAX_ANNOUNCEMENTS_KEPT = 64;
 /** Times kept of the guest's own frames, and spans of frames to it: enough to find the first after RESUME. */
 export const MAX_FRAME_TIMES_KEPT = 64;
-/** Frames this much before RESUME still count as after it (the two hosts' clocks). */
-export const RESUME_SLACK_MS = 50;
 const RETRY_MS = 500;
 
 export interface FrameCaptureOptions {

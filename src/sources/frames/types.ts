@@ -4,6 +4,9 @@
 export const FRAME_KINDS = ['rarp', 'garp', 'guest'] as const;
 export type FrameKind = (typeof FRAME_KINDS)[number];
 
+/** Frames this much before the destination's RESUME still count as after it (the two hosts' clocks). */
+export const RESUME_SLACK_MS = 50;
+
 /** What the destination's frame capture saw for one migration (record.frames). */
 export interface FrameFigures {
   host: string;
